@@ -1,0 +1,219 @@
+"""The a3dpc API of the AXIS P8815-2: exports, real-time occupancy and control methods."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+from aiohttp import web
+
+from simulator.api import render
+from simulator.api.common import device_of, requires
+from simulator.api.errors import RPC_CALL
+from simulator.device import Device
+from simulator.errors import DeviceError, FieldProblem, ValidationFailed
+from simulator.model.bins import Resolution, local_midnight
+
+routes = web.RouteTableDef()
+
+_DATE_RE = re.compile(r"^\d{8}$")
+DATE_FORMS = "YYYYMMDD, yesterday, today or now"
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """A validated export request: an interval of epoch seconds and a resolution."""
+
+    start: float
+    end: float
+    resolution: Resolution
+    now: float
+
+
+def parse_date(value: str, device: Device, now: float) -> float:
+    """Resolve a date parameter to epoch seconds in the device's local time; ValueError if bad."""
+    today = device.local_date(now)
+    if value == "now":
+        return now
+    if value == "today":
+        return local_midnight(device.tz, today)
+    if value == "yesterday":
+        return local_midnight(device.tz, today - timedelta(days=1))
+    if not _DATE_RE.match(value):
+        raise ValueError(f"Invalid date '{value}', expected {DATE_FORMS}")
+    try:
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        raise ValueError(f"Invalid date '{value}', no such calendar day") from None
+    if day.year < 1971:
+        raise ValueError(f"Invalid date '{value}', the device keeps no data before 1971")
+    return local_midnight(device.tz, day)
+
+
+def parse_export_query(
+    query: Any, device: Device, now: float, resolutions: tuple[str, ...]
+) -> ExportQuery:
+    """Validate start, end and resolution; raise ValidationFailed naming every bad field."""
+    problems: list[FieldProblem] = []
+    bounds: dict[str, float] = {}
+    for name in ("start", "end"):
+        raw = query.get(name)
+        if raw is None or raw == "":
+            problems.append(FieldProblem(name, f"Required, expected {DATE_FORMS}"))
+            continue
+        try:
+            bounds[name] = parse_date(raw, device, now)
+        except ValueError as e:
+            problems.append(FieldProblem(name, str(e)))
+    res = query.get("resolution")
+    expected = ", ".join(resolutions[:-1]) + f" or {resolutions[-1]}"
+    if res is None or res == "":
+        problems.append(FieldProblem("resolution", f"Required, expected {expected}"))
+    elif res not in resolutions:
+        problems.append(
+            FieldProblem("resolution", f"Invalid resolution '{res}', expected {expected}")
+        )
+    if "start" in bounds and "end" in bounds and bounds["start"] > bounds["end"]:
+        problems.append(FieldProblem("start", "start must not be later than end"))
+    if problems:
+        raise ValidationFailed(problems)
+    return ExportQuery(bounds["start"], bounds["end"], cast(Resolution, res), now)
+
+
+TRAFFIC = ("in", "out")
+PEAK = ("peak",)
+
+
+def _encoder(fmt: str, names: tuple[str, ...]) -> render.Encoder:
+    return render.csv_encoder(names) if fmt == "csv" else render.json_encoder(names)
+
+
+@routes.get(r"/a3dpc/api/export/{fmt:csv|json}")
+async def export_traffic(request: web.Request) -> web.StreamResponse:
+    """Foot traffic statistics (in/out per bin)."""
+    device = device_of(request)
+    fmt = request.match_info["fmt"]
+    q = parse_export_query(request.query, device, device.clock.now(), ("minute", "hour", "day"))
+    chunks = device.traffic(q.start, q.end, q.resolution, q.now)
+    return await render.stream(request, render.CONTENT_TYPES[fmt], _encoder(fmt, TRAFFIC)(chunks))
+
+
+@routes.get(r"/a3dpc/api/export_occupancy/{fmt:csv|json}")
+async def export_occupancy(request: web.Request) -> web.StreamResponse:
+    """Occupancy statistics (peak estimated occupancy per bin)."""
+    device = device_of(request)
+    fmt = request.match_info["fmt"]
+    q = parse_export_query(request.query, device, device.clock.now(), ("hour", "day"))
+    chunks = device.occupancy_peaks(q.start, q.end, q.resolution, q.now)
+    return await render.stream(request, render.CONTENT_TYPES[fmt], _encoder(fmt, PEAK)(chunks))
+
+
+def local_iso(device: Device, t: float) -> str:
+    """Local ISO 8601 time with its UTC offset, to the second."""
+    return datetime.fromtimestamp(int(t), UTC).astimezone(device.tz).isoformat()
+
+
+@routes.get("/a3dpc/api/occupancy")
+async def occupancy(request: web.Request) -> web.Response:
+    """Real-time estimated occupancy and the day's totals."""
+    device = device_of(request)
+    r = device.realtime()
+    return web.json_response(
+        {
+            "occupancy": r.occupancy,
+            "serial": device.cfg.mac,
+            "timestamp": local_iso(device, r.at),
+            "total_in": r.total_in,
+            "total_out": r.total_out,
+        }
+    )
+
+
+# ---- POST /axis-cgi/a3dpc.cgi ---------------------------------------------------------------
+API_VERSION = "1.0"
+MAX_OCCUPANCY = 1_000_000
+
+
+@dataclass
+class RpcCall:
+    """What is known of a JSON-RPC style request, kept for its (error) response."""
+
+    context: Any = None
+    method: Any = None
+
+
+def rpc_response(call: RpcCall, **body: Any) -> web.Response:
+    """A response in the a3dpc.cgi envelope: apiVersion, context (if sent), body, method."""
+    out: dict[str, Any] = {"apiVersion": API_VERSION}
+    if call.context is not None:
+        out["context"] = call.context
+    out.update(body)
+    if call.method is not None:
+        out["method"] = call.method
+    return web.json_response(out)
+
+
+def _check_version(version: Any) -> None:
+    if version is None:
+        raise DeviceError(2103, "Required parameter missing: apiVersion")
+    if not isinstance(version, str) or not re.fullmatch(r"\d+(\.\d+)?", version):
+        raise DeviceError(2104, "Invalid parameter value specified: apiVersion")
+    major, _, minor = version.partition(".")
+    if int(major) != 1 or int(minor or 0) > 0:
+        raise DeviceError(2100, f"API version not supported: {version}")
+
+
+def _adjust(device: Device, params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict) or "occupancy" not in params:
+        raise DeviceError(2103, "Required parameter missing: params.occupancy")
+    value = params["occupancy"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DeviceError(2104, "Invalid parameter value specified: occupancy must be an integer")
+    if not 0 <= value <= MAX_OCCUPANCY:
+        raise DeviceError(
+            2104, f"Invalid parameter value specified: occupancy must be 0..{MAX_OCCUPANCY}"
+        )
+    device.adjust_occupancy(value)
+    return {
+        "message": "Request received, use the occupancy API to confirm that the changes "
+        "have taken effect."
+    }
+
+
+def _restart(device: Device, params: Any) -> dict[str, Any]:
+    device.restart_passthrough()
+    return {}
+
+
+METHODS = {"adjustOccupancy": _adjust, "restartPassthroughCountdown": _restart}
+
+
+@routes.post("/axis-cgi/a3dpc.cgi")
+@requires("operator")
+async def a3dpc_cgi(request: web.Request) -> web.Response:
+    """The control methods: adjustOccupancy and restartPassthroughCountdown."""
+    device = device_of(request)
+    call = RpcCall()
+    request[RPC_CALL] = call
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise DeviceError(2101) from None
+    if not isinstance(body, dict):
+        raise DeviceError(2101, "Invalid JSON: the request must be a JSON object")
+    call.context = body.get("context")
+    call.method = body.get("method")
+    if call.context is not None and not isinstance(call.context, str):
+        call.context = None
+        raise DeviceError(2104, "Invalid parameter value specified: context")
+    _check_version(body.get("apiVersion"))
+    if call.method is None:
+        raise DeviceError(2103, "Required parameter missing: method")
+    handler = METHODS.get(call.method) if isinstance(call.method, str) else None
+    if handler is None:
+        raise DeviceError(2102, f"Method not supported: {call.method}")
+    return rpc_response(call, data=handler(device, body.get("params")))

@@ -1,0 +1,250 @@
+"""Server-side HTTP Digest authentication (RFC 7616 / 2617), as Apache mod_auth_digest does it.
+
+Pure module (no aiohttp): the HTTP layer passes the method, the request URI and the raw
+``Authorization`` header to :meth:`DigestAuthenticator.check` and puts the value of
+:meth:`DigestAuthenticator.challenge` into ``WWW-Authenticate`` on a 401.
+
+Nonces are stateless: ``base64url(timestamp_us | 4 random bytes | HMAC-SHA256(secret, ...)[:16])``,
+so forged nonces are rejected without a nonce table. Only ``strict_nc`` keeps (bounded) state.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["viewer", "operator", "administrator"]
+ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "administrator": 2}
+
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{38}")
+_NC_RE = re.compile(r"[0-9a-fA-F]{8}")
+_MAC_LEN = 16
+_RAW_LEN = 12  # 8-byte timestamp (µs) + 4 random bytes
+_NC_CAP = 100_000
+_WS = " \t"
+
+
+def role_allows(have: str, need: str) -> bool:
+    """Return True when role ``have`` is at least as privileged as role ``need``."""
+    if have not in ROLE_RANK or need not in ROLE_RANK:
+        return False
+    return ROLE_RANK[have] >= ROLE_RANK[need]
+
+
+def _wall_clock() -> float:
+    """Return ``time.time()`` looked up at call time (so freezegun can patch it)."""
+    return time.time()
+
+
+def _b(text: str) -> bytes:
+    """Encode header text to bytes, tolerating surrogates from lenient header decoding."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Outcome of checking one request's ``Authorization`` header."""
+
+    ok: bool
+    user: str | None
+    role: str | None
+    stale: bool
+    reason: str
+
+
+def _fail(reason: str, stale: bool = False) -> AuthResult:
+    """Build a failed :class:`AuthResult`."""
+    return AuthResult(ok=False, user=None, role=None, stale=stale, reason=reason)
+
+
+def parse_auth_params(text: str) -> dict[str, str] | None:
+    """Parse ``k=v, k="v", ...`` into a dict with lower-cased keys; None when unparsable."""
+    params: dict[str, str] = {}
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in _WS + ",":
+            i += 1
+        if i >= n:
+            return params
+        j = i
+        while j < n and text[j] not in _WS + ',="':
+            j += 1
+        key = text[i:j].lower()
+        i = j
+        while i < n and text[i] in _WS:
+            i += 1
+        if not key or i >= n or text[i] != "=":
+            return None
+        i += 1
+        while i < n and text[i] in _WS:
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            buf: list[str] = []
+            while True:
+                if i >= n:
+                    return None  # unbalanced quote
+                ch = text[i]
+                if ch == "\\" and i + 1 < n:
+                    buf.append(text[i + 1])
+                    i += 2
+                elif ch == '"':
+                    i += 1
+                    break
+                else:
+                    buf.append(ch)
+                    i += 1
+            value = "".join(buf)
+        else:
+            j = i
+            while j < n and text[j] not in _WS + ",":
+                j += 1
+            value, i = text[i:j], j
+            if '"' in value:
+                return None
+        if key in params:
+            return None  # duplicated parameter
+        params[key] = value
+        while i < n and text[i] in _WS:
+            i += 1
+        if i < n and text[i] != ",":
+            return None
+
+
+class DigestAuthenticator:
+    """Validate Digest credentials (qop=auth) against a fixed user table for one realm."""
+
+    def __init__(
+        self,
+        realm: str,
+        users: Mapping[str, tuple[str, str]],
+        algorithm: Literal["MD5", "SHA-256"] = "MD5",
+        nonce_lifetime: float = 300.0,
+        strict_nc: bool = False,
+        secret: bytes | None = None,
+        wall: Callable[[], float] = _wall_clock,
+    ) -> None:
+        if algorithm not in ("MD5", "SHA-256"):
+            raise ValueError(f"unsupported digest algorithm: {algorithm!r}")
+        self.realm = realm
+        self.algorithm: str = algorithm
+        self.nonce_lifetime = float(nonce_lifetime)
+        self.strict_nc = strict_nc
+        self._hash_name = "md5" if algorithm == "MD5" else "sha256"
+        self._secret = secret if secret is not None else os.urandom(32)
+        self._wall = wall
+        self._ha1: dict[str, tuple[str, str]] = {}
+        for name, (password, role) in users.items():
+            if role not in ROLE_RANK:
+                raise ValueError(f"unknown role {role!r} for user {name!r}")
+            self._ha1[name] = (self._h(name, realm, password), role)
+        self._dummy_ha1 = self._h("\0unknown", realm, os.urandom(16).hex())
+        # nonce -> (issue time, highest nc seen); insertion-ordered for cheap pruning
+        self._nc_seen: dict[str, tuple[float, int]] = {}
+
+    def _h(self, *parts: str) -> str:
+        """Hex digest of the ``:``-joined parts with the configured algorithm."""
+        data = _b(":".join(parts))
+        return hashlib.new(self._hash_name, data, usedforsecurity=False).hexdigest()
+
+    def _mac(self, raw: bytes) -> bytes:
+        """Truncated HMAC-SHA256 of the nonce payload."""
+        return hmac.new(self._secret, raw, hashlib.sha256).digest()[:_MAC_LEN]
+
+    def make_nonce(self) -> str:
+        """Issue a fresh stateless nonce stamped with the current wall time."""
+        stamp = max(0, int(self._wall() * 1_000_000)).to_bytes(8, "big")
+        raw = stamp + os.urandom(_RAW_LEN - 8)
+        return base64.urlsafe_b64encode(raw + self._mac(raw)).decode("ascii").rstrip("=")
+
+    def nonce_issued_at(self, nonce: str) -> float | None:
+        """Return the issue time of a nonce we signed, or None when forged or garbled."""
+        if not _NONCE_RE.fullmatch(nonce):
+            return None
+        blob = base64.urlsafe_b64decode(nonce + "==")
+        raw, mac = blob[:_RAW_LEN], blob[_RAW_LEN:]
+        if len(mac) != _MAC_LEN or not hmac.compare_digest(mac, self._mac(raw)):
+            return None
+        return int.from_bytes(raw[:8], "big") / 1_000_000
+
+    def challenge(self, stale: bool = False) -> str:
+        """Return the value of one ``WWW-Authenticate`` header with a fresh nonce."""
+        realm = self.realm.replace("\\", "\\\\").replace('"', '\\"')
+        value = (
+            f'Digest realm="{realm}", nonce="{self.make_nonce()}", '
+            f'algorithm={self.algorithm}, qop="auth"'
+        )
+        return value + ", stale=true" if stale else value
+
+    def check(self, method: str, uri: str, authorization: str | None) -> AuthResult:
+        """Validate an ``Authorization`` header for ``method`` on request ``uri``; never raises."""
+        if authorization is None or not authorization.strip():
+            return _fail("missing")
+        scheme, _, rest = authorization.strip().partition(" ")
+        if scheme.lower() != "digest":
+            return _fail("malformed")
+        p = parse_auth_params(rest)
+        if p is None or not all(k in p for k in ("username", "realm", "nonce", "uri", "response")):
+            return _fail("malformed")
+        if p.get("algorithm", "MD5").upper() != self.algorithm:
+            return _fail("unsupported-algorithm")
+        qop = p.get("qop")
+        if qop is None or qop.lower() != "auth":
+            return _fail("unsupported-qop")
+        nc_text, cnonce = p.get("nc", ""), p.get("cnonce", "")
+        if not _NC_RE.fullmatch(nc_text) or not cnonce:
+            return _fail("malformed")
+        if p["realm"] != self.realm:
+            return _fail("wrong-realm")
+        path, qmark, _query = uri.partition("?")
+        if p["uri"] != uri and not (qmark and p["uri"] == path):
+            return _fail("uri-mismatch")
+        nonce = p["nonce"]
+        issued = self.nonce_issued_at(nonce)
+        if issued is None:
+            return _fail("bad-nonce")
+
+        user = p["username"]
+        entry = self._ha1.get(user)
+        ha1, role = entry if entry is not None else (self._dummy_ha1, "")
+        ha2 = self._h(method, p["uri"])
+        expected = self._h(ha1, nonce, nc_text, cnonce, qop, ha2)
+        matches = hmac.compare_digest(_b(expected), _b(p["response"].lower()))
+        if entry is None:
+            return _fail("unknown-user")
+        if not matches:
+            return _fail("bad-response")
+
+        now = self._wall()
+        if now - issued > self.nonce_lifetime:
+            return _fail("stale-nonce", stale=True)
+        if self.strict_nc and not self._accept_nc(nonce, issued, int(nc_text, 16), now):
+            return _fail("replayed-nc", stale=True)
+        return AuthResult(ok=True, user=user, role=role, stale=False, reason="ok")
+
+    def _accept_nc(self, nonce: str, issued: float, nc: int, now: float) -> bool:
+        """Record ``nc`` for ``nonce``; False when it is not above the highest seen (replay)."""
+        seen = self._nc_seen.get(nonce)
+        if seen is not None:
+            if nc <= seen[1]:
+                return False
+            self._nc_seen[nonce] = (issued, nc)
+            return True
+        horizon = now - self.nonce_lifetime
+        while self._nc_seen:
+            oldest = next(iter(self._nc_seen))
+            if self._nc_seen[oldest][0] >= horizon and len(self._nc_seen) < _NC_CAP:
+                break
+            del self._nc_seen[oldest]
+        self._nc_seen[nonce] = (issued, nc)
+        return True

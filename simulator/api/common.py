@@ -1,0 +1,40 @@
+"""What every device API handler shares: the fleet key, the request's device, security levels."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+
+from simulator.device import Device
+from simulator.fleet import Fleet
+
+FLEET = web.AppKey("fleet", Fleet)
+DEVICE = "p8815.device"  # request key: the device the request arrived at
+
+H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
+
+
+def requires(level: str) -> Callable[[H], H]:
+    """Mark a handler with the security level (viewer/operator/administrator) it needs."""
+
+    def mark(handler: H) -> H:
+        handler.security_level = level  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def security_level(request: web.Request) -> str:
+    """The security level the matched route needs (viewer unless marked)."""
+    handler = request.match_info.route.handler
+    return str(getattr(handler, "security_level", "viewer"))
+
+
+def device_of(request: web.Request) -> Device:
+    """The device this request arrived at (set by the routing middleware)."""
+    device = request.get(DEVICE)
+    if not isinstance(device, Device):
+        raise web.HTTPNotFound()
+    return device

@@ -1,0 +1,131 @@
+"""Command line: ``p8815-sim serve|validate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from simulator.api.app import create_app
+from simulator.clock import SimClock
+from simulator.fleet import Fleet
+from simulator.scenario import Scenario, ScenarioError, load_scenario
+from simulator.store import Store
+
+log = logging.getLogger("simulator")
+
+
+def parse_start(text: str) -> float:
+    """Parse an ISO 8601 time (a time without an offset is UTC) to epoch seconds."""
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--start: {text!r} is not ISO 8601, e.g. 2024-05-04T10:00:00+02:00"
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.timestamp()
+
+
+def _speed(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed: {text!r} is not a number") from None
+    if v < 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError("--speed must be a finite number >= 0")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the command line."""
+    p = argparse.ArgumentParser(prog="p8815-sim", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the simulated device(s) over HTTP")
+    s.add_argument("scenario", nargs="?", help="scenario file (default: the built-in store)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    s.add_argument(
+        "--port", type=int, default=8080, help="port of the first device (8080); device i: +i"
+    )
+    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument(
+        "--start", type=parse_start, help="simulated time at start-up, ISO 8601 (default: now)"
+    )
+    s.add_argument(
+        "--speed", type=_speed, help="simulated seconds per wall second (default 1; 0 freezes)"
+    )
+    s.add_argument("--db", default=":memory:", help="SQLite file for durable state (in memory)")
+    v = sub.add_parser("validate", help="check a scenario file and report every problem")
+    v.add_argument("scenario")
+    return p
+
+
+def load(path: str | None) -> Scenario:
+    """The scenario at ``path``, or the built-in default."""
+    return Scenario() if path is None else load_scenario(path)
+
+
+async def serve(
+    scenario: Scenario, host: str, port: int, clock: SimClock, store: Store, seed: int | None
+) -> None:
+    """Run the simulator until SIGINT or SIGTERM."""
+    fleet = Fleet(scenario, clock, store, seed=seed)
+    runner = web.AppRunner(create_app(fleet), access_log=None)
+    await runner.setup()
+    for i, device in enumerate(fleet.devices):
+        site = web.TCPSite(runner, host, port + i)
+        await site.start()
+        fleet.bind(device, host, port + i)
+        log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, host, port + i)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        f"p8815-sim: {len(fleet.devices)} device(s) of '{scenario.name}' from "
+        f"http://{host}:{port}/ (simulated time {clock.now_datetime().isoformat()}, "
+        f"speed {clock.speed:g}); Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``p8815-sim`` and ``python -m simulator``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        scenario = load(args.scenario)
+    except ScenarioError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if args.command == "validate":
+        print(f"{args.scenario}: valid ({len(scenario.devices)} device(s))")
+        return 0
+    start = args.start
+    if start is None and scenario.start is not None:
+        start = scenario.start.timestamp()
+    speed = args.speed if args.speed is not None else scenario.speed
+    try:
+        store = Store(Path(args.db) if args.db != ":memory:" else ":memory:")
+    except Exception as e:  # sqlite3 errors name the problem
+        print(f"--db {args.db}: {e}", file=sys.stderr)
+        return 2
+    clock = SimClock(start=start, speed=speed)
+    try:
+        asyncio.run(serve(scenario, args.host, args.port, clock, store, args.seed))
+    except OSError as e:
+        print(f"p8815-sim: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 1
+    return 0

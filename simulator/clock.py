@@ -1,0 +1,68 @@
+"""The one simulated clock every part of the simulator asks for the time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+def wall_time() -> float:
+    """Return the wall-clock time in epoch seconds, read at call time (freezegun controls it)."""
+    return time.time()
+
+
+class SimClock:
+    """Simulated time: real-time, scaled by ``speed`` from an anchor, or frozen (speed 0).
+
+    ``now() = anchor_sim + speed * (wall() - anchor_wall)``. The wall function is read at
+    call time, so ``freezegun.freeze_time(..., real_asyncio=True)`` moves the clock in tests.
+    """
+
+    def __init__(
+        self,
+        start: float | None = None,
+        speed: float = 1.0,
+        wall: Callable[[], float] = wall_time,
+    ) -> None:
+        if speed < 0:
+            raise ValueError("speed must be >= 0")
+        self._wall = wall
+        w = wall()
+        self._anchor_wall = w
+        self._anchor_sim = w if start is None else float(start)
+        self._speed = float(speed)
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall second (0 means frozen)."""
+        return self._speed
+
+    def now(self) -> float:
+        """Return the simulated time in epoch seconds (UTC)."""
+        return self._anchor_sim + self._speed * (self._wall() - self._anchor_wall)
+
+    def now_datetime(self) -> datetime:
+        """Return the simulated time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    def _reanchor(self, sim: float) -> None:
+        self._anchor_wall = self._wall()
+        self._anchor_sim = sim
+
+    def set(self, t: float) -> None:
+        """Jump to simulated time ``t`` (epoch seconds); the clock keeps its speed."""
+        self._reanchor(float(t))
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated time forward by ``seconds``."""
+        if seconds < 0:
+            raise ValueError("cannot advance by a negative duration")
+        self._reanchor(self.now() + seconds)
+
+    def set_speed(self, speed: float) -> None:
+        """Change the speed from now on, without a jump in simulated time."""
+        if speed < 0:
+            raise ValueError("speed must be >= 0")
+        self._reanchor(self.now())
+        self._speed = float(speed)
