@@ -1,4 +1,4 @@
-"""Command line: ``p8815-sim serve|validate``."""
+"""Command line: ``p8815-sim serve|validate|export|plot``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from simulator import export, plot
 from simulator.api.app import create_app
 from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.push import PushSetupError
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 from simulator.store import Store
 
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", default=":memory:", help="SQLite file for durable state (in memory)")
     v = sub.add_parser("validate", help="check a scenario file and report every problem")
     v.add_argument("scenario")
+    export.add_parser(sub)
+    plot.add_parser(sub)
     return p
 
 
@@ -113,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         print(f"{args.scenario}: valid ({len(scenario.devices)} device(s))")
         return 0
+    if args.command == "export":
+        return export.run(args, scenario)
+    if args.command == "plot":
+        return plot.run(args, scenario)
     start = args.start
     if start is None and scenario.start is not None:
         start = scenario.start.timestamp()
@@ -125,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     clock = SimClock(start=start, speed=speed)
     try:
         asyncio.run(serve(scenario, args.host, args.port, clock, store, args.seed))
+    except PushSetupError as e:
+        print(f"p8815-sim: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"p8815-sim: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 1

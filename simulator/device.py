@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +26,20 @@ from simulator.model.bins import (
     day_grid,
     local_midnight,
 )
-from simulator.model.counter import Counts, Restart, count, occupancy, partial
-from simulator.model.crowd import day_rng, simulate_crowd
+from simulator.model.counter import Counts, Restart, occupancy, partial
+from simulator.model.crowd import SiteSpec
+from simulator.model.frames import (
+    WINDOWS,
+    FloatArray,
+    FrameStats,
+    frame_stats,
+    frames_until,
+    interval_noise,
+    minute_rates,
+)
+from simulator.model.frames import day_rng as frames_rng
+from simulator.model.passthrough import Countdown, countdown
+from simulator.model.site import BLOCK_DAYS, shared_site_days
 from simulator.scenario import DeviceConfig, installed_date
 from simulator.store import Action, Store
 
@@ -96,9 +109,11 @@ class Device:
         self.store = store
         self.cache = cache if cache is not None else DayCache(64)
         self.tz = cfg.tz
+        self.mac = cfg.mac
         self.installed = installed_date(cfg, clock.now() if sim_start is None else sim_start)
         self.installed_at = local_midnight(self.tz, self.installed)
         self._reset_minute = cfg.occupancy.reset_time.hour * 60 + cfg.occupancy.reset_time.minute
+        self._realtime: tuple[tuple[float, int], Realtime] | None = None
 
     @property
     def id(self) -> str:
@@ -121,15 +136,24 @@ class Device:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        grid = self.grid(day)
         if day < self.installed:
-            z = np.zeros(grid.n, dtype=np.int64)
-            result = Counts(z, z, z, z)
-        else:
-            rng = day_rng(self.seed, self.index, day.toordinal())
-            crowd = simulate_crowd(self.cfg.crowd, grid, self.cfg.counter.child_share, rng)
-            result = count(crowd, self.cfg.counter, rng)
-        self.cache.put(key, result)
+            z = np.zeros(self.grid(day).n, dtype=np.int64)
+            self.cache.put(key, Counts(z, z, z, z))
+            return Counts(z, z, z, z)
+        # The whole aligned block of days holding ``day`` at once (vectorised; every day's
+        # arrays are the same as when computed alone), each day cached. A site's doors are
+        # drawn together: ``site_spec`` (set by the fleet) names them; alone by default.
+        spec: SiteSpec | None = getattr(self, "site_spec", None)
+        if spec is None:
+            spec = self.site_spec = SiteSpec.of([self.cfg])
+        o = day.toordinal()
+        block = [date.fromordinal(o - o % BLOCK_DAYS + i) for i in range(BLOCK_DAYS)]
+        block = [d for d in block if d >= self.installed]
+        days = shared_site_days(spec, self.seed, block)
+        door = spec.door(self.id)
+        result = days.day(door, block.index(day))
+        for k, d in enumerate(block):
+            self.cache.put((id(self), d), days.day(door, k))
         return result
 
     def observed(self, day: date, now: float) -> Counts:
@@ -202,8 +226,16 @@ class Device:
         return occ[off : off + n], before
 
     def realtime(self, now: float | None = None) -> Realtime:
-        """Occupancy now, and the in/out totals since the last daily reset."""
-        t = self.clock.now() if now is None else now
+        """Occupancy now, and the in/out totals since the last daily reset (to the second)."""
+        t = float(math.floor(self.clock.now() if now is None else now))
+        key = (t, self.store.revision)
+        if self._realtime is not None and self._realtime[0] == key:
+            return self._realtime[1]
+        result = self._compute_realtime(t)
+        self._realtime = (key, result)
+        return result
+
+    def _compute_realtime(self, t: float) -> Realtime:
         day = self.local_date(t)
         grid = self.grid(day)
         off, occ, in_, out = self._occupancy_window(day, t)
@@ -279,3 +311,132 @@ class Device:
             raise RejectedError(MSG_PASSTHROUGH_OFF)
         t = self.clock.now() if now is None else now
         self.store.add(Action(self.id, t, "passthrough-restart", 0))
+
+    # ---- frame rate, passthrough countdown and I/O output ---------------------------------
+    # Store action kinds read here (a control plane may write them): "reboot" (value unused)
+    # restarts the frame counter; "fps" (value = percent of the nominal rate) changes the
+    # rate from the next whole minute on; "io" (value 0/1) sets the output port's level.
+
+    #: When the device's web server started (set by ``create_app``); a later reboot wins.
+    booted_at: float | None = None
+    _frame_cache: tuple[tuple[float, int], dict[date, float]] | None = None
+    _rates_memo: tuple[tuple[date, int], FloatArray] | None = None
+
+    def boot_time(self, now: float | None = None) -> float:
+        """When the device last booted: the latest recorded reboot, else its server's start."""
+        t = self.clock.now() if now is None else now
+        last = self.store.last(self.id, "reboot", t)
+        if last is not None:
+            return last.at
+        if self.booted_at is None:
+            self.booted_at = float(math.floor(t))
+        return self.booted_at
+
+    def _fps_factor(self, day: date) -> FloatArray | None:
+        """Injected frame-rate changes per minute of a day ("fps" actions), or None."""
+        grid = self.grid(day)
+        before = self.store.last(self.id, "fps", grid.start - 60)
+        during = self.store.actions(self.id, "fps", grid.start - 60, grid.end)
+        if before is None and not during:
+            return None
+        factor = np.full(grid.n, (before.value if before is not None else 100) / 100.0)
+        for a in during:
+            factor[max(0, math.ceil((a.at - grid.start) / 60)) :] = a.value / 100.0
+        return factor
+
+    def frame_rates(self, day: date) -> FloatArray:
+        """Mean frame rate of each minute of a local day (crowd dip, jitter, injected)."""
+        key = (day, len(self.store.actions(self.id, "fps", -math.inf, math.inf)))
+        if self._rates_memo is not None and self._rates_memo[0] == key:
+            return self._rates_memo[1]
+        c = self.counts(day)
+        rng = frames_rng(self.seed, self.index, day.toordinal())
+        rates = minute_rates(c.in_ + c.out, self.cfg.frames, rng, self._fps_factor(day))
+        self._rates_memo = (key, rates)
+        return rates
+
+    def frame_count(self, now: float | None = None) -> int:
+        """Frames rendered since boot (whole past days are cached per boot)."""
+        t = self.clock.now() if now is None else now
+        boot = self.boot_time(t)
+        if t <= boot:
+            return 0
+        key = (boot, len(self.store.actions(self.id, "fps", -math.inf, math.inf)))
+        if self._frame_cache is None or self._frame_cache[0] != key:
+            self._frame_cache = (key, {})
+        done = self._frame_cache[1]
+        total = 0.0
+        day, last = self.local_date(boot), self.local_date(t)
+        while day <= last:
+            grid = self.grid(day)
+            whole = t >= grid.end
+            if whole and day in done:
+                total += done[day]
+            else:
+                rates = self.frame_rates(day)
+                part = frames_until(rates, grid.start, min(t, grid.end)) - frames_until(
+                    rates, grid.start, boot
+                )
+                if whole:
+                    done[day] = part
+                total += part
+            day += timedelta(days=1)
+        return math.floor(total + 1e-9)
+
+    def frame_stats(self, now: float | None = None) -> FrameStats:
+        """Real-time fps, the rolling averages over 5/50/100/1000 frames and the counter."""
+        t = self.clock.now() if now is None else now
+        frames = self.frame_count(t)
+        day = self.local_date(t)
+        grid = self.grid(day)
+        i = min(grid.index_of(t), grid.n - 1)
+        into = t - (grid.start + 60 * i)
+        lookback = math.ceil(max(WINDOWS) / (60 * self.cfg.frames.min_fps)) + 1
+        recent = self.frame_rates(day)[max(0, i + 1 - lookback) : i + 1]
+        if len(recent) < lookback:
+            before = self.frame_rates(day - timedelta(days=1))
+            recent = np.concatenate([before[len(before) - (lookback - len(recent)) :], recent])
+        n = min(frames, max(WINDOWS))
+        key = (self.seed, self.index, int(self.boot_time(t)))
+        noise = interval_noise(key, frames - n, frames, self.cfg.frames.frame_jitter)
+        return frame_stats(recent, into, frames, noise)
+
+    def totals_today(self, now: float | None = None) -> tuple[int, int]:
+        """Counted in and out since local midnight, up to now."""
+        t = self.clock.now() if now is None else now
+        obs = self.observed(self.local_date(t), t)
+        return int(obs.in_.sum()), int(obs.out.sum())
+
+    def passthrough(self, now: float | None = None) -> Countdown:
+        """The passthrough countdown now: it starts at local midnight and at each restart."""
+        t = self.clock.now() if now is None else now
+        day = self.local_date(t)
+        start = self.grid(day).start
+        restarts = [a.at for a in self.store.actions(self.id, "passthrough-restart", start, t)]
+        pt = self.cfg.passthrough
+        return countdown(self.counts(day).in_, start, restarts, pt.threshold, t, pt.events)
+
+    def io_output(self, now: float | None = None) -> bool:
+        """The output port: its set level ("io" actions), driven by threshold events.
+
+        ``pulse``: active for ``io.pulse_seconds`` after each event. ``toggle``: each of the
+        day's events flips it; at midnight it returns to its set level (default inactive).
+        """
+        t = self.clock.now() if now is None else now
+        io = self.cfg.io
+        last_set = self.store.last(self.id, "io", t)
+        level = bool(last_set.value) if last_set is not None else False
+        since = last_set.at if last_set is not None else -math.inf
+        events = self.passthrough(t).events
+        events = events[events > since]
+        if io.output == "toggle":
+            return level != bool(len(events) % 2)
+        if level:
+            return True
+        if len(events):
+            return bool(t - events[-1] < io.pulse_seconds)
+        start = self.grid(self.local_date(t)).start
+        if t - start < io.pulse_seconds and since < start:
+            earlier = self.passthrough(start - 1e-3).events
+            return bool(len(earlier) and earlier[-1] > since and t - earlier[-1] < io.pulse_seconds)
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from simulator.api.auth import DigestAuthenticator
 from simulator.clock import SimClock
 from simulator.device import DayCache, Device
+from simulator.push import Pusher
 from simulator.scenario import DeviceConfig, Scenario
 from simulator.store import Store
 
@@ -44,6 +45,7 @@ class Fleet:
         self.by_id = {d.id: d for d in self.devices}
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
+        self.pusher = Pusher(self.devices, clock, self.store, seed=self.seed)
 
     def bind(self, device: Device, host: str, port: int) -> None:
         """Route requests that arrive on ``host:port`` to ``device``."""

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -52,6 +53,47 @@ class Peak(_Model):
     at: time
     width_minutes: float = Field(default=60.0, gt=0)
     weight: float = Field(default=1.0, ge=0)
+
+
+def _clock_time(v: Any) -> Any:
+    """Refuse YAML's reading of an unquoted 14:00 as the number 840 (base 60)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        raise ValueError("write local times in quotes, e.g. '14:00' (YAML reads 14:00 as 840)")
+    return v
+
+
+def _check_span(span: str) -> str:
+    """An HH:MM-HH:MM opening span that closes after it opens."""
+    m = _HOURS_RE.match(span)
+    if not m:
+        raise ValueError(f"{span!r} is not HH:MM-HH:MM")
+    if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+        raise ValueError(f"{span!r} closes before it opens")
+    return span
+
+
+class Burst(_Model):
+    """A crowd arriving at once: about ``visitors`` people over ``minutes`` from ``at``."""
+
+    day: date
+    at: time
+    minutes: int = Field(default=15, ge=1, le=1440)
+    visitors: float = Field(gt=0)
+
+    _at = field_validator("at", mode="before")(_clock_time)
+
+
+class SpecialDay(_Model):
+    """A day unlike its weekday: a sale (factor), a holiday (like a Sunday), a closed day."""
+
+    day: date
+    name: str = ""
+    closed: bool = False
+    like: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    hours: str | None = None
+    factor: float = Field(default=1.0, ge=0)
+
+    _hours = field_validator("hours")(lambda v: None if v is None else _check_span(v))
 
 
 def _default_hours() -> dict[str, str | None]:
@@ -101,6 +143,37 @@ class CrowdConfig(_Model):
     exit_share: Probability = 1.0
     closed_dates: list[date] = Field(default_factory=list)
     day_factors: dict[date, float] = Field(default_factory=dict)
+    group_sizes: list[float] | None = Field(default=None, min_length=1, max_length=50)
+    profile_by_day: dict[str, list[Peak]] = Field(default_factory=dict)
+    holidays: Literal["auto", "SE", "none"] = "auto"
+    special_days: list[SpecialDay] = Field(default_factory=list)
+    bursts: list[Burst] = Field(default_factory=list)
+    sweep_minutes: int = Field(default=15, ge=1, le=240)
+    closing_taper_minutes: int = Field(default=30, ge=0, le=240)
+
+    @field_validator("group_sizes")
+    @classmethod
+    def _check_sizes(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (min(v) < 0 or sum(v) <= 0):
+            raise ValueError("group_sizes are weights of sizes 1, 2, 3, ...: >= 0, not all 0")
+        return v
+
+    @field_validator("special_days")
+    @classmethod
+    def _unique_special(cls, v: list[SpecialDay]) -> list[SpecialDay]:
+        days = [d.day for d in v]
+        dup = sorted({d for d in days if days.count(d) > 1})
+        if dup:
+            raise ValueError(f"more than one entry for {', '.join(map(str, dup))}")
+        return v
+
+    @field_validator("profile_by_day")
+    @classmethod
+    def _check_profile_days(cls, v: dict[str, list[Peak]]) -> dict[str, list[Peak]]:
+        for day in v:
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+        return v
 
     @field_validator("opening_hours")
     @classmethod
@@ -166,6 +239,86 @@ class PassthroughConfig(_Model):
     threshold: int = Field(default=100, ge=1)
 
 
+class FramesConfig(_Model):
+    """The counter's frame rate: nominal with jitter, dipping when the scene is crowded."""
+
+    nominal_fps: float = Field(default=20.0, gt=0, le=120)
+    minute_jitter: float = Field(default=0.02, ge=0, le=0.5)  # relative sd of a minute's rate
+    frame_jitter: float = Field(default=0.08, ge=0, le=0.5)  # relative sd of a frame interval
+    crowd_drop: Probability = 0.25  # the deepest relative dip, in a packed scene
+    crowd_scale: float = Field(default=20.0, gt=0)  # people/minute (in+out) for 63% of it
+    min_fps: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_floor(self) -> FramesConfig:
+        if self.min_fps > self.nominal_fps:
+            raise ValueError("min_fps must not be above nominal_fps")
+        return self
+
+
+class IOConfig(_Model):
+    """The output port that passthrough threshold events drive."""
+
+    output: Literal["pulse", "toggle"] = "pulse"
+    pulse_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
+class ProductConfig(_Model):
+    """Product identity reported by VAPIX; unset fields take the device model's defaults."""
+
+    prod_nbr: str | None = None
+    prod_full_name: str | None = None
+    prod_short_name: str | None = None
+    prod_type: str | None = None
+    prod_variant: str | None = None
+    architecture: str | None = None
+    soc: str | None = None
+    hardware_id: str | None = None
+    build_date: str | None = None
+
+
+PUSH_INTERVALS = (1, 5, 15)
+
+
+class PushConfig(_Model):
+    """The generic data push (the application's Reporting section) and its delivery policy."""
+
+    url: str = Field(min_length=1)
+    interval_minutes: int = 15
+    token: str | None = None
+    ca_file: str | None = None
+    allow_http: bool = False
+    timezone_key: Literal["timezone", "timeZone"] = "timezone"
+    measurements: Literal["minute", "interval"] = "minute"
+    outbox_limit: int = Field(default=10080, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=300.0, gt=0)
+    backoff_factor: float = Field(default=2.0, ge=1)
+    backoff_jitter: Probability = 0.2
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _check_interval(cls, v: int) -> int:
+        if v not in PUSH_INTERVALS:
+            raise ValueError(f"{v} minutes is not supported; the device pushes every 1, 5 or 15")
+        return v
+
+    @model_validator(mode="after")
+    def _check_url(self) -> PushConfig:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"url {self.url!r} is not an https://host/... URL")
+        if parts.scheme == "http" and not self.allow_http:
+            raise ValueError(
+                f"url {self.url!r} is plain http; the device pushes over HTTPS only "
+                "(set allow_http: true for a local test receiver)"
+            )
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must not be below backoff_initial_s")
+        return self
+
+
 class DeviceConfig(_Model):
     """One simulated device: identity, users, configuration and its crowd."""
 
@@ -175,6 +328,7 @@ class DeviceConfig(_Model):
     name: str | None = None
     ip_address: str = "192.168.0.90"
     timezone: str = "Europe/Stockholm"
+    site: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$")
     installed: date | None = None
     firmware_version: str = "11.11.73"
     application_version: str = "10.3"
@@ -184,6 +338,10 @@ class DeviceConfig(_Model):
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
     crowd: CrowdConfig = Field(default_factory=CrowdConfig)
     counter: CounterConfig = Field(default_factory=CounterConfig)
+    push: PushConfig | None = None
+    frames: FramesConfig = Field(default_factory=FramesConfig)
+    io: IOConfig = Field(default_factory=IOConfig)
+    product: ProductConfig = Field(default_factory=ProductConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -251,6 +409,50 @@ class Scenario(_Model):
         if dup:
             raise ValueError(f"duplicate device id(s): {', '.join(sorted(dup))}")
         return self
+
+    @model_validator(mode="after")
+    def _check_sites(self) -> Scenario:
+        for name, doors in self.sites().items():
+            problem = site_problem(name, doors)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def sites(self) -> dict[str, list[DeviceConfig]]:
+        """The devices of each named site, in scenario order (devices without a site: none)."""
+        out: dict[str, list[DeviceConfig]] = {}
+        for d in self.devices:
+            if d.site is not None:
+                out.setdefault(d.site, []).append(d)
+        return out
+
+    def site_doors(self, device_id: str) -> list[DeviceConfig]:
+        """The devices simulated together with ``device_id``: its site's doors, or itself."""
+        dev = next((d for d in self.devices if d.id == device_id), None)
+        if dev is None:
+            raise KeyError(f"no device {device_id!r} in scenario {self.name!r}")
+        return self.sites()[dev.site] if dev.site is not None else [dev]
+
+
+#: Crowd fields each door of a site sets for itself; every other crowd field is the site's.
+DOOR_CROWD_FIELDS = frozenset({"daily_visitors", "exit_share"})
+
+
+def site_problem(name: str, doors: list[DeviceConfig]) -> str | None:
+    """Why devices cannot form one site (a crowd and a time zone they share), or None."""
+    first = doors[0]
+    shared = first.crowd.model_dump(exclude=set(DOOR_CROWD_FIELDS))
+    for d in doors[1:]:
+        if d.timezone != first.timezone:
+            return f"site {name}: {d.id} and {first.id} are in different time zones"
+        if d.crowd.model_dump(exclude=set(DOOR_CROWD_FIELDS)) != shared:
+            return (
+                f"site {name}: the doors' crowd settings differ; a site has one crowd "
+                f"(only {', '.join(sorted(DOOR_CROWD_FIELDS))} are per door)"
+            )
+        if d.counter.child_share != first.counter.child_share:
+            return f"site {name}: the doors' counter.child_share differ; children are the site's"
+    return None
 
 
 def installed_date(device: DeviceConfig, sim_start: float) -> date:

@@ -1,4 +1,4 @@
-"""Durable state that cannot be recomputed: operator actions on the devices.
+"""Durable state that cannot be recomputed: operator actions, the push outbox and cursors.
 
 Written to SQLite (WAL mode) before an action is acknowledged, so a restarted simulator
 continues where it stopped. ``":memory:"`` keeps it in memory (tests, throw-away runs).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,28 @@ CREATE TABLE IF NOT EXISTS actions (
     value INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS actions_by_device ON actions (device, kind, at);
+CREATE TABLE IF NOT EXISTS push_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    due REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_outbox_by_device ON push_outbox (device, id);
+CREATE TABLE IF NOT EXISTS push_cursor (
+    device TEXT PRIMARY KEY,
+    produced_until REAL NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A produced push payload waiting for delivery; ``due`` is its interval's end."""
+
+    id: int
+    device: str
+    due: float
+    body: str
 
 
 @dataclass(frozen=True)
@@ -43,10 +65,14 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._actions: dict[tuple[str, str], list[Action]] = defaultdict(list)
+        self.revision = 0  # bumped on every change, so derived values can be memoised
         for device, at, kind, value in self._db.execute(
             "SELECT device, at, kind, value FROM actions ORDER BY at, id"
         ):
             self._actions[(device, kind)].append(Action(device, at, kind, value))
+        self._outbox_sizes: dict[str, int] = dict(
+            self._db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
+        )
 
     def add(self, action: Action) -> None:
         """Record an action durably, then make it visible."""
@@ -54,6 +80,7 @@ class Store:
             "INSERT INTO actions (device, at, kind, value) VALUES (?, ?, ?, ?)",
             (action.device, action.at, action.kind, action.value),
         )
+        self.revision += 1
         log = self._actions[(action.device, action.kind)]
         log.append(action)
         if len(log) > 1 and log[-2].at > action.at:
@@ -74,6 +101,7 @@ class Store:
 
     def clear(self, device: str | None = None) -> None:
         """Forget the actions of one device, or of all devices."""
+        self.revision += 1
         if device is None:
             self._db.execute("DELETE FROM actions")
             self._actions.clear()
@@ -81,6 +109,99 @@ class Store:
             self._db.execute("DELETE FROM actions WHERE device = ?", (device,))
             for key in [k for k in self._actions if k[0] == device]:
                 del self._actions[key]
+
+    # ---- push outbox ------------------------------------------------------------------
+    def push_cursor(self, device: str) -> float | None:
+        """The end of the last push interval produced for a device, or None."""
+        row = self._db.execute(
+            "SELECT produced_until FROM push_cursor WHERE device = ?", (device,)
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def outbox_produce(
+        self,
+        rows: Sequence[tuple[str, float, str]],
+        cursors: Mapping[str, float],
+        limits: Mapping[str, int],
+    ) -> dict[str, int]:
+        """Durably add (device, due, body) rows and move cursors in one transaction.
+
+        A device's outbox keeps at most ``limits[device]`` rows: the oldest beyond it are
+        deleted. Returns how many rows were dropped per device (only devices that dropped).
+        """
+        dropped: dict[str, int] = {}
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO push_outbox (device, due, body) VALUES (?, ?, ?)", rows)
+            for device, _, _ in rows:
+                self._outbox_sizes[device] = self._outbox_sizes.get(device, 0) + 1
+            for device in {r[0] for r in rows}:
+                excess = self._outbox_sizes[device] - limits.get(device, self._outbox_sizes[device])
+                if excess > 0:
+                    db.execute(
+                        "DELETE FROM push_outbox WHERE id IN (SELECT id FROM push_outbox "
+                        "WHERE device = ? ORDER BY id LIMIT ?)",
+                        (device, excess),
+                    )
+                    self._outbox_sizes[device] -= excess
+                    dropped[device] = excess
+            db.executemany(
+                "INSERT INTO push_cursor (device, produced_until) VALUES (?, ?) "
+                "ON CONFLICT (device) DO UPDATE SET produced_until = excluded.produced_until",
+                list(cursors.items()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._outbox_sizes = dict(
+                db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
+            )
+            raise
+        return dropped
+
+    def outbox_next(self, device: str, after_id: int = 0) -> OutboxEntry | None:
+        """The oldest outbox entry of a device with an id above ``after_id``."""
+        row = self._db.execute(
+            "SELECT id, due, body FROM push_outbox WHERE device = ? AND id > ? ORDER BY id LIMIT 1",
+            (device, after_id),
+        ).fetchone()
+        return None if row is None else OutboxEntry(int(row[0]), device, float(row[1]), row[2])
+
+    def outbox_remove(self, delivered: Sequence[tuple[str, int]]) -> None:
+        """Delete delivered (device, id) entries in one transaction; gone ones are ignored."""
+        if not delivered:
+            return
+        db = self._db
+        removed: dict[str, int] = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for device, entry_id in delivered:
+                cur = db.execute(
+                    "DELETE FROM push_outbox WHERE id = ? AND device = ?", (entry_id, device)
+                )
+                removed[device] = removed.get(device, 0) + cur.rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        for device, n in removed.items():
+            self._outbox_sizes[device] = max(0, self._outbox_sizes.get(device, 0) - n)
+
+    def outbox_size(self, device: str) -> int:
+        """How many entries of a device are in the outbox (delivered ones not yet removed too)."""
+        return self._outbox_sizes.get(device, 0)
+
+    def outbox_clear(self, device: str | None = None) -> None:
+        """Forget the outbox and cursor of one device, or of all devices."""
+        if device is None:
+            self._db.execute("DELETE FROM push_outbox")
+            self._db.execute("DELETE FROM push_cursor")
+            self._outbox_sizes.clear()
+        else:
+            self._db.execute("DELETE FROM push_outbox WHERE device = ?", (device,))
+            self._db.execute("DELETE FROM push_cursor WHERE device = ?", (device,))
+            self._outbox_sizes.pop(device, None)
 
     def close(self) -> None:
         """Close the database."""

@@ -44,8 +44,12 @@ async def test_adjust_occupancy_as_documented(operator: Client) -> None:
     before = await occupancy_now(operator)
     body = await rpc(
         operator,
-        {"apiVersion": "1", "context": "95eb9c7a", "method": "adjustOccupancy",
-         "params": {"occupancy": 0}},
+        {
+            "apiVersion": "1",
+            "context": "95eb9c7a",
+            "method": "adjustOccupancy",
+            "params": {"occupancy": 0},
+        },
     )
     assert body == {
         "apiVersion": "1.0",
@@ -64,8 +68,9 @@ async def test_adjust_occupancy_as_documented(operator: Client) -> None:
 async def test_adjustment_moves_later_readings_and_peaks(client_for: ClientFactory) -> None:
     fleet = make_fleet()
     client = await client_for(fleet, "operator")
-    await rpc(client, {"apiVersion": "1.0", "method": "adjustOccupancy",
-                       "params": {"occupancy": 500}})
+    await rpc(
+        client, {"apiVersion": "1.0", "method": "adjustOccupancy", "params": {"occupancy": 500}}
+    )
     fleet.clock.set(T0 + 600)  # ten minutes later
     now = await occupancy_now(client)
     assert 400 < now["occupancy"] < 600
@@ -81,8 +86,9 @@ async def test_adjustment_moves_later_readings_and_peaks(client_for: ClientFacto
 async def test_adjustment_is_cleared_by_the_daily_reset(client_for: ClientFactory) -> None:
     fleet = make_fleet()
     client = await client_for(fleet, "operator")
-    await rpc(client, {"apiVersion": "1", "method": "adjustOccupancy",
-                       "params": {"occupancy": 900}})
+    await rpc(
+        client, {"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 900}}
+    )
     fleet.clock.set(T0 + 86400)
     assert (await occupancy_now(client))["occupancy"] < 900
 
@@ -103,12 +109,21 @@ async def test_reset_time_other_than_midnight(client_for: ClientFactory) -> None
 @pytest.mark.parametrize(
     ("config", "method", "message"),
     [
-        (OccupancyConfig(role="secondary"), "adjustOccupancy",
-         "Device is configured as occupancy secondary, adjust occupancy on primary device."),
-        (OccupancyConfig(estimation=False), "adjustOccupancy",
-         "Occupancy estimation is off, turn it on to use this feature."),
-        (PassthroughConfig(events=False), "restartPassthroughCountdown",
-         "Allow passthrough threshold events is turned off."),
+        (
+            OccupancyConfig(role="secondary"),
+            "adjustOccupancy",
+            "Device is configured as occupancy secondary, adjust occupancy on primary device.",
+        ),
+        (
+            OccupancyConfig(estimation=False),
+            "adjustOccupancy",
+            "Occupancy estimation is off, turn it on to use this feature.",
+        ),
+        (
+            PassthroughConfig(events=False),
+            "restartPassthroughCountdown",
+            "Allow passthrough threshold events is turned off.",
+        ),
     ],
 )
 async def test_1200_rejections(
@@ -118,19 +133,29 @@ async def test_1200_rejections(
     fleet = make_fleet(Scenario(devices=[DeviceConfig(**{key: config})]))
     client = await client_for(fleet, "operator")
     before = await occupancy_now(client)
-    body = await rpc(client, {"apiVersion": "1", "context": "34b2", "method": method,
-                              "params": {"occupancy": 0}})
-    assert body == {"apiVersion": "1.0", "context": "34b2",
-                    "error": {"code": 1200, "message": message}, "method": method}
+    body = await rpc(
+        client, {"apiVersion": "1", "context": "34b2", "method": method, "params": {"occupancy": 0}}
+    )
+    assert body == {
+        "apiVersion": "1.0",
+        "context": "34b2",
+        "error": {"code": 1200, "message": message},
+        "method": method,
+    }
     assert await occupancy_now(client) == before
     assert fleet.store.actions("entrance", "adjust", 0, T0 + 1) == []
 
 
 async def test_restart_passthrough(operator: Client, fleet: Any) -> None:
-    body = await rpc(operator, {"apiVersion": "1", "context": "d661",
-                                "method": "restartPassthroughCountdown"})
-    assert body == {"apiVersion": "1.0", "context": "d661", "data": {},
-                    "method": "restartPassthroughCountdown"}
+    body = await rpc(
+        operator, {"apiVersion": "1", "context": "d661", "method": "restartPassthroughCountdown"}
+    )
+    assert body == {
+        "apiVersion": "1.0",
+        "context": "d661",
+        "data": {},
+        "method": "restartPassthroughCountdown",
+    }
     assert len(fleet.store.actions("entrance", "passthrough-restart", 0, T0 + 1)) == 1
 
 
@@ -162,8 +187,15 @@ async def test_context_is_optional(operator: Client) -> None:
         ({"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": "3"}}, 2104),
         ({"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": True}}, 2104),
         ({"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 10**12}}, 2104),
-        ({"apiVersion": "1", "method": "adjustOccupancy", "context": 5,
-          "params": {"occupancy": 1}}, 2104),
+        (
+            {
+                "apiVersion": "1",
+                "method": "adjustOccupancy",
+                "context": 5,
+                "params": {"occupancy": 1},
+            },
+            2104,
+        ),
     ],
 )
 async def test_general_error_codes(operator: Client, fleet: Any, body: Any, code: int) -> None:
@@ -186,16 +218,27 @@ async def test_unexpected_failure_is_1100(operator: Client, fleet: Any, monkeypa
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(fleet.devices[0], "adjust_occupancy", boom)
-    reply = await rpc(operator, {"apiVersion": "1", "context": "x", "method": "adjustOccupancy",
-                                 "params": {"occupancy": 1}})
-    assert reply == {"apiVersion": "1.0", "context": "x",
-                     "error": {"code": 1100, "message": "Internal error"},
-                     "method": "adjustOccupancy"}
+    reply = await rpc(
+        operator,
+        {
+            "apiVersion": "1",
+            "context": "x",
+            "method": "adjustOccupancy",
+            "params": {"occupancy": 1},
+        },
+    )
+    assert reply == {
+        "apiVersion": "1.0",
+        "context": "x",
+        "error": {"code": 1100, "message": "Internal error"},
+        "method": "adjustOccupancy",
+    }
 
 
 async def test_viewer_may_not_control(viewer: Client, fleet: Any) -> None:
-    r = await viewer.post(CGI, json={"apiVersion": "1", "method": "adjustOccupancy",
-                                     "params": {"occupancy": 0}})
+    r = await viewer.post(
+        CGI, json={"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 0}}
+    )
     assert r.status == 401
     assert fleet.store.actions("entrance", "adjust", 0, T0 + 1) == []
 
@@ -207,7 +250,9 @@ async def test_administrator_may_control(client_for: ClientFactory) -> None:
 
 
 async def test_estimation_off_reports_zero(client_for: ClientFactory) -> None:
-    fleet = make_fleet(Scenario(devices=[DeviceConfig(occupancy=OccupancyConfig(estimation=False))]))
+    fleet = make_fleet(
+        Scenario(devices=[DeviceConfig(occupancy=OccupancyConfig(estimation=False))])
+    )
     client = await client_for(fleet)
     body = await occupancy_now(client)
     assert body["occupancy"] == 0 and body["total_in"] > 0

@@ -48,7 +48,8 @@ async def test_yesterday_by_hour_json_matches_vendor_shape(viewer: Client) -> No
 
 async def test_json_body_is_what_json_dumps_writes(viewer: Client) -> None:
     r = await viewer.get(
-        "/a3dpc/api/export/json", params={"start": "yesterday", "end": "today", "resolution": "hour"}
+        "/a3dpc/api/export/json",
+        params={"start": "yesterday", "end": "today", "resolution": "hour"},
     )
     text = await r.text()
     assert text == json.dumps(json.loads(text))
@@ -89,7 +90,9 @@ async def test_minute_hour_and_day_bins_agree(viewer: Client) -> None:
 
 
 async def test_today_so_far_equals_realtime_totals(viewer: Client) -> None:
-    day = await get_json(viewer, "/a3dpc/api/export/json", start="today", end="now", resolution="day")
+    day = await get_json(
+        viewer, "/a3dpc/api/export/json", start="today", end="now", resolution="day"
+    )
     rt = await get_json(viewer, "/a3dpc/api/occupancy")
     assert day["data"][0]["in"] == rt["total_in"]
     assert day["data"][0]["out"] == rt["total_out"]
@@ -100,7 +103,9 @@ async def test_future_and_empty_ranges_return_no_rows(viewer: Client) -> None:
         viewer, "/a3dpc/api/export/csv", start="20300101", end="20300105", resolution="day"
     )
     assert rows == [["start", "end", "in", "out"]]
-    body = await get_json(viewer, "/a3dpc/api/export/json", start="today", end="today", resolution="hour")
+    body = await get_json(
+        viewer, "/a3dpc/api/export/json", start="today", end="today", resolution="hour"
+    )
     assert body == {"data": []}
 
 
@@ -184,7 +189,7 @@ async def test_peaks_are_never_below_the_occupancy_at_the_hour_end(fleet: Any) -
     grid = device.grid(day)
     peaks = next(iter(device.occupancy_peaks(grid.start, grid.end, "hour", T0)))
     assert peaks.grid.day == day
-    ends = occ[peaks.grid.hour_starts[1:] - 1].tolist() + [int(occ[-1])]
+    ends = [*occ[peaks.grid.hour_starts[1:] - 1].tolist(), int(occ[-1])]
     assert all(p >= e for p, e in zip(peaks.values[0].tolist(), ends, strict=True))
     assert (occ >= 0).all()
     assert max(peaks.values[0].tolist()) == occ.max()

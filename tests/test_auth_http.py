@@ -93,7 +93,14 @@ async def test_curl_digest() -> None:
     async with TestServer(create_app(make_fleet()), host="127.0.0.1") as server:
         url = str(server.make_url("/a3dpc/api/export/csv?start=yesterday&end=today&resolution=day"))
         proc = await asyncio.create_subprocess_exec(
-            "curl", "-sS", "--digest", "-u", "viewer:viewer", "-w", "\n%{http_code}", url,
+            "curl",
+            "-sS",
+            "--digest",
+            "-u",
+            "viewer:viewer",
+            "-w",
+            "\n%{http_code}",
+            url,
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()
@@ -177,6 +184,5 @@ async def test_garbage_authorization_gets_a_challenge(
 async def test_aiohttp_session_against_real_socket() -> None:
     async with TestServer(create_app(make_fleet()), host="127.0.0.1") as server:
         mw = aiohttp.DigestAuthMiddleware("viewer", "viewer")
-        async with aiohttp.ClientSession(middlewares=(mw,)) as s:
-            async with s.get(server.make_url(OCC)) as r:
-                assert r.status == 200
+        async with aiohttp.ClientSession(middlewares=(mw,)) as s, s.get(server.make_url(OCC)) as r:
+            assert r.status == 200

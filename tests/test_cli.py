@@ -30,9 +30,23 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_serve_answers_and_stops_cleanly_on_sigterm() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "serve", "--port", str(port),
-         "--start", "2024-06-07T15:30:00+02:00", "--speed", "0", "--seed", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "serve",
+            "--port",
+            str(port),
+            "--start",
+            "2024-06-07T15:30:00+02:00",
+            "--speed",
+            "0",
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/a3dpc/api/occupancy"
@@ -49,7 +63,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm() -> None:
         assert r.json()["timestamp"] == "2024-06-07T15:30:00+02:00"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
 

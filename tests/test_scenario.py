@@ -16,7 +16,9 @@ def test_default_file_is_the_built_in_default() -> None:
 
 
 def test_every_shipped_scenario_loads() -> None:
-    files = sorted((ROOT / "scenarios").glob("*.y*ml")) + sorted((ROOT / "scenarios").glob("*.json"))
+    files = sorted((ROOT / "scenarios").glob("*.y*ml")) + sorted(
+        (ROOT / "scenarios").glob("*.json")
+    )
     assert files
     for f in files:
         assert load_scenario(f).devices
@@ -33,14 +35,29 @@ def test_json_scenarios(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("seed: -1\n", "line 1: seed: Input should be greater than or equal to 0"),
-        ("devices:\n  - id: a\n    timezone: Mars/Base\n", "line 3: devices.0.timezone: unknown time zone"),
-        ("devices:\n  - id: a\n    colour: red\n", "line 3: devices.0.colour: Extra inputs are not permitted (fix:"),
+        (
+            "devices:\n  - id: a\n    timezone: Mars/Base\n",
+            "line 3: devices.0.timezone: unknown time zone",
+        ),
+        (
+            "devices:\n  - id: a\n    colour: red\n",
+            "line 3: devices.0.colour: Extra inputs are not permitted (fix:",
+        ),
         ("devices:\n  - serial: XYZ\n", "devices.0.serial"),
         ("devices:\n  - id: a\n  - id: a\n", "duplicate device id(s): a"),
-        ("devices:\n  - crowd:\n      opening_hours: {mon: 9-5}\n", "mon: '9-5' is not HH:MM-HH:MM"),
-        ("devices:\n  - crowd:\n      opening_hours: {mon: '18:00-09:00'}\n", "closes before it opens"),
+        (
+            "devices:\n  - crowd:\n      opening_hours: {mon: 9-5}\n",
+            "mon: '9-5' is not HH:MM-HH:MM",
+        ),
+        (
+            "devices:\n  - crowd:\n      opening_hours: {mon: '18:00-09:00'}\n",
+            "closes before it opens",
+        ),
         ("devices:\n  - users: [{name: a, password: b, role: god}]\n", "devices.0.users.0.role"),
-        ("devices:\n  - users: [{name: a, password: b}, {name: a, password: c}]\n", "duplicate user name(s): a"),
+        (
+            "devices:\n  - users: [{name: a, password: b}, {name: a, password: c}]\n",
+            "duplicate user name(s): a",
+        ),
         ("start: 2024-01-01T10:00:00\n", "start needs a UTC offset"),
         ("devices: [\n", "not valid YAML/JSON"),
         ("- 1\n- 2\n", "must be a mapping"),

@@ -13,7 +13,7 @@ from aiohttp import web
 from simulator.api import render
 from simulator.api.common import device_of, requires
 from simulator.api.errors import RPC_CALL
-from simulator.device import Device
+from simulator.device import Device, Realtime
 from simulator.errors import DeviceError, FieldProblem, ValidationFailed
 from simulator.model.bins import Resolution, local_midnight
 
@@ -116,20 +116,33 @@ def local_iso(device: Device, t: float) -> str:
     return datetime.fromtimestamp(int(t), UTC).astimezone(device.tz).isoformat()
 
 
-@routes.get("/a3dpc/api/occupancy")
-async def occupancy(request: web.Request) -> web.Response:
-    """Real-time estimated occupancy and the day's totals."""
-    device = device_of(request)
-    r = device.realtime()
-    return web.json_response(
+_REALTIME_BODY: dict[str, tuple[Realtime, bytes]] = {}
+
+
+def realtime_body(device: Device, r: Realtime) -> bytes:
+    """The occupancy API's JSON body for a reading (memoised while the reading is current)."""
+    hit = _REALTIME_BODY.get(device.id)
+    if hit is not None and hit[0] is r:
+        return hit[1]
+    body = json.dumps(
         {
             "occupancy": r.occupancy,
-            "serial": device.cfg.mac,
+            "serial": device.mac,
             "timestamp": local_iso(device, r.at),
             "total_in": r.total_in,
             "total_out": r.total_out,
         }
-    )
+    ).encode()
+    _REALTIME_BODY[device.id] = (r, body)
+    return body
+
+
+@routes.get("/a3dpc/api/occupancy")
+async def occupancy(request: web.Request) -> web.Response:
+    """Real-time estimated occupancy and the day's totals."""
+    device = device_of(request)
+    body = realtime_body(device, device.realtime())
+    return web.Response(body=body, content_type="application/json")
 
 
 # ---- POST /axis-cgi/a3dpc.cgi ---------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc
+from simulator.api import a3dpc, stereo, vapix
 from simulator.api.auth import role_allows
-from simulator.api.common import DEVICE, FLEET, security_level
-from simulator.api.errors import error_middleware
+from simulator.api.common import DEVICE, FLEET, model_serves, security_level
+from simulator.api.errors import error_response
 from simulator.fleet import Fleet
 
 UNAUTHORIZED_BODY = (
@@ -17,18 +19,6 @@ UNAUTHORIZED_BODY = (
     "<p>This server could not verify that you\nare authorized to access the document\n"
     "requested.</p>\n</body></html>\n"
 )
-
-
-@web.middleware
-async def device_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Find the device by the local address the request arrived on."""
-    fleet = request.app[FLEET]
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    device = fleet.resolve(sockname)
-    if device is None:
-        raise web.HTTPNotFound(text="no simulated device at this address\n")
-    request[DEVICE] = device
-    return await handler(request)
 
 
 def _challenge(header: str) -> web.Response:
@@ -41,24 +31,61 @@ def _challenge(header: str) -> web.Response:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTTP Digest as the device's Apache does it; too low a role gets a new challenge."""
+async def device_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Route to the device of the local address, then check Digest credentials like its Apache.
+
+    A user whose role is too low gets a new challenge, as Apache's failed ``Require`` does.
+    """
+    fleet = request.app[FLEET]
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    device = fleet.resolve(sockname)
+    if device is None:
+        raise web.HTTPNotFound(text="no simulated device at this address\n")
+    request[DEVICE] = device
+    if not model_serves(device, request.path):
+        raise web.HTTPNotFound()  # another model's API: as if the path did not exist
     if request.match_info.http_exception is not None:
         return await handler(request)  # 404/405 without asking for credentials
-    device = request[DEVICE]
-    checker = request.app[FLEET].auth[device.id]
+    checker = fleet.auth[device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     if not result.ok:
         return _challenge(checker.challenge(stale=result.stale))
     if result.role is None or not role_allows(result.role, security_level(request)):
         return _challenge(checker.challenge())
     request["user"] = result.user
-    return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        return error_response(request, exc)
 
 
 def create_app(fleet: Fleet) -> web.Application:
     """Build the simulator's web application for a fleet."""
-    app = web.Application(middlewares=[error_middleware, device_middleware, auth_middleware])
+    app = web.Application(middlewares=[device_middleware])
     app[FLEET] = fleet
     app.add_routes(a3dpc.routes)
+    app.add_routes(stereo.routes)
+    app.add_routes(vapix.routes)
+    app.on_startup.append(boot_devices)
+    app.cleanup_ctx.append(push_ctx)
     return app
+
+
+async def boot_devices(app: web.Application) -> None:
+    """The devices boot when their web server starts: their frame counters count from here."""
+    fleet = app[FLEET]
+    at = float(int(fleet.clock.now()))
+    for device in fleet.devices:
+        if device.booted_at is None:
+            device.booted_at = at
+
+
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the fleet's data push while the application runs; stop and await it after."""
+    pusher = app[FLEET].pusher
+    if pusher.active:
+        await pusher.start()
+    yield
+    await pusher.stop()

@@ -28,6 +28,8 @@ _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
 _MAC_LEN = 16
 _RAW_LEN = 12  # 8-byte timestamp (µs) + 4 random bytes
 _NC_CAP = 100_000
+_VERIFIED_CAP = 4096
+_MEMO_CAP = 1024
 _WS = " \t"
 
 
@@ -67,8 +69,32 @@ def _fail(reason: str, stale: bool = False) -> AuthResult:
     return AuthResult(ok=False, user=None, role=None, stale=stale, reason=reason)
 
 
+_PARAM = r'[ \t,]*([^ \t,="]+)[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^ \t,"]*))[ \t]*(?:,|$)'
+_PARAM_RE = re.compile(_PARAM)
+_PARAMS_RE = re.compile(f"(?:{_PARAM.replace('(', '(?:').replace('(?:?:', '(?:')})*[ \t,]*")
+_UNESCAPE_RE = re.compile(r"\\(.)")
+
+
+def _parse_fast(text: str) -> dict[str, str] | None:
+    """Regex parse of well-formed parameter lists (the common case); None to fall back."""
+    if _PARAMS_RE.fullmatch(text) is None:
+        return None
+    params: dict[str, str] = {}
+    for key, quoted, bare in _PARAM_RE.findall(text):
+        key = key.lower()
+        if key in params:
+            return None
+        if "\\" in quoted:
+            quoted = _UNESCAPE_RE.sub(r"\1", quoted)
+        params[key] = quoted or bare
+    return params
+
+
 def parse_auth_params(text: str) -> dict[str, str] | None:
     """Parse ``k=v, k="v", ...`` into a dict with lower-cased keys; None when unparsable."""
+    fast = _parse_fast(text)
+    if fast is not None:
+        return fast
     params: dict[str, str] = {}
     i, n = 0, len(text)
     while True:
@@ -140,7 +166,7 @@ class DigestAuthenticator:
         self.algorithm: str = algorithm
         self.nonce_lifetime = float(nonce_lifetime)
         self.strict_nc = strict_nc
-        self._hash_name = "md5" if algorithm == "MD5" else "sha256"
+        self._hash = hashlib.md5 if algorithm == "MD5" else hashlib.sha256
         self._secret = secret if secret is not None else os.urandom(32)
         self._wall = wall
         self._ha1: dict[str, tuple[str, str]] = {}
@@ -151,11 +177,15 @@ class DigestAuthenticator:
         self._dummy_ha1 = self._h("\0unknown", realm, os.urandom(16).hex())
         # nonce -> (issue time, highest nc seen); insertion-ordered for cheap pruning
         self._nc_seen: dict[str, tuple[float, int]] = {}
+        # nonces whose signature was already checked -> issue time (a bounded memo)
+        self._verified: dict[str, float] = {}
+        # (method, uri, header) whose digest was verified -> result, nonce, issue time, nc;
+        # a repeated header skips parsing and hashing but not the age and replay checks
+        self._memo: dict[tuple[str, str, str], tuple[AuthResult, str, float, int]] = {}
 
     def _h(self, *parts: str) -> str:
         """Hex digest of the ``:``-joined parts with the configured algorithm."""
-        data = _b(":".join(parts))
-        return hashlib.new(self._hash_name, data, usedforsecurity=False).hexdigest()
+        return self._hash(_b(":".join(parts))).hexdigest()
 
     def _mac(self, raw: bytes) -> bytes:
         """Truncated HMAC-SHA256 of the nonce payload."""
@@ -169,13 +199,20 @@ class DigestAuthenticator:
 
     def nonce_issued_at(self, nonce: str) -> float | None:
         """Return the issue time of a nonce we signed, or None when forged or garbled."""
+        known = self._verified.get(nonce)
+        if known is not None:
+            return known
         if not _NONCE_RE.fullmatch(nonce):
             return None
         blob = base64.urlsafe_b64decode(nonce + "==")
         raw, mac = blob[:_RAW_LEN], blob[_RAW_LEN:]
         if len(mac) != _MAC_LEN or not hmac.compare_digest(mac, self._mac(raw)):
             return None
-        return int.from_bytes(raw[:8], "big") / 1_000_000
+        issued = int.from_bytes(raw[:8], "big") / 1_000_000
+        if len(self._verified) >= _VERIFIED_CAP:
+            self._verified.clear()
+        self._verified[nonce] = issued
+        return issued
 
     def challenge(self, stale: bool = False) -> str:
         """Return the value of one ``WWW-Authenticate`` header with a fresh nonce."""
@@ -188,6 +225,9 @@ class DigestAuthenticator:
 
     def check(self, method: str, uri: str, authorization: str | None) -> AuthResult:
         """Validate an ``Authorization`` header for ``method`` on request ``uri``; never raises."""
+        memo = self._memo.get((method, uri, authorization)) if authorization else None
+        if memo is not None:
+            return self._fresh(*memo)
         if authorization is None or not authorization.strip():
             return _fail("missing")
         scheme, _, rest = authorization.strip().partition(" ")
@@ -224,13 +264,20 @@ class DigestAuthenticator:
             return _fail("unknown-user")
         if not matches:
             return _fail("bad-response")
+        verified = (AuthResult(True, user, role, False, "ok"), nonce, issued, int(nc_text, 16))
+        if len(self._memo) >= _MEMO_CAP:
+            self._memo.clear()
+        self._memo[(method, uri, authorization)] = verified
+        return self._fresh(*verified)
 
+    def _fresh(self, ok: AuthResult, nonce: str, issued: float, nc: int) -> AuthResult:
+        """Apply the time-dependent checks to verified credentials: nonce age, nc replay."""
         now = self._wall()
         if now - issued > self.nonce_lifetime:
             return _fail("stale-nonce", stale=True)
-        if self.strict_nc and not self._accept_nc(nonce, issued, int(nc_text, 16), now):
+        if self.strict_nc and not self._accept_nc(nonce, issued, nc, now):
             return _fail("replayed-nc", stale=True)
-        return AuthResult(ok=True, user=user, role=role, stale=False, reason="ok")
+        return ok
 
     def _accept_nc(self, nonce: str, issued: float, nc: int, now: float) -> bool:
         """Record ``nc`` for ``nonce``; False when it is not above the highest seen (replay)."""

@@ -32,6 +32,26 @@ def security_level(request: web.Request) -> str:
     return str(getattr(handler, "security_level", "viewer"))
 
 
+#: The paths of each model-specific API (a trailing "/" marks a prefix), and the APIs each
+#: device model serves. Paths of no listed API (VAPIX discovery) are served by every model.
+API_PATHS: dict[str, tuple[str, ...]] = {
+    "a3dpc": ("/a3dpc/", "/axis-cgi/a3dpc.cgi"),
+    "stereo": ("/stereo/",),
+}
+MODEL_APIS: dict[str, frozenset[str]] = {
+    "P8815-2": frozenset({"a3dpc"}),
+    "3D People Counter": frozenset({"stereo"}),
+}
+
+
+def model_serves(device: Device, path: str) -> bool:
+    """Whether the device's model answers ``path``: the P8815-2 has no stereo API and back."""
+    for api, paths in API_PATHS.items():
+        if any(path == p or (p.endswith("/") and path.startswith(p)) for p in paths):
+            return api in MODEL_APIS.get(device.cfg.model, frozenset())
+    return True
+
+
 def device_of(request: web.Request) -> Device:
     """The device this request arrived at (set by the routing middleware)."""
     device = request.get(DEVICE)

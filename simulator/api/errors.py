@@ -1,11 +1,10 @@
-"""One middleware turns every domain error into the device's exact response."""
+"""Every domain error turned into the device's exact response, in one place."""
 
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from simulator.errors import DeviceError, ValidationFailed
 
@@ -24,23 +23,16 @@ def validation_body(exc: ValidationFailed) -> dict[str, object]:
     }
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render ValidationFailed as 400, DeviceError in the control envelope, anything else safely."""
+def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The device's response for an exception a handler raised (never a traceback)."""
     from simulator.api.a3dpc import RpcCall, rpc_response
 
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except ValidationFailed as exc:
+    if isinstance(exc, ValidationFailed):
         return web.json_response(validation_body(exc), status=400)
-    except DeviceError as exc:
-        call = request.get(RPC_CALL) or RpcCall()
-        return rpc_response(call, error={"code": exc.code, "message": exc.message})
-    except Exception:
-        log.exception("unexpected failure on %s %s", request.method, request.path)
-        call = request.get(RPC_CALL)
-        if call is not None:
-            return rpc_response(call, error={"code": 1100, "message": "Internal error"})
-        return web.Response(status=500, text="500 Internal Server Error\n")
+    call = request.get(RPC_CALL)
+    if isinstance(exc, DeviceError):
+        return rpc_response(call or RpcCall(), error={"code": exc.code, "message": exc.message})
+    log.exception("unexpected failure on %s %s", request.method, request.path, exc_info=exc)
+    if call is not None:
+        return rpc_response(call, error={"code": 1100, "message": "Internal error"})
+    return web.Response(status=500, text="500 Internal Server Error\n")

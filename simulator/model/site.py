@@ -1,0 +1,102 @@
+"""Sites end to end: the crowd of some days, then what each door's counter reports.
+
+``site_days(spec, seed, days)`` is the model's pure function: the same (scenario, seed,
+site, day) gives the same arrays, whichever days are computed with it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from weakref import WeakKeyDictionary
+
+from simulator.model.counter import Counts, count
+from simulator.model.crowd import Crowd, Groups, SiteSpec, crowds, simulate
+from simulator.scenario import Burst, Scenario
+
+
+@dataclass(frozen=True, eq=False)
+class SiteDays:
+    """A site's days: the true groups and each door's counts on the flat minute axis."""
+
+    groups: Groups
+    counts: list[Counts]
+
+    def day(self, door: int, k: int) -> Counts:
+        """The counts of door ``door`` on the ``k``-th day (views, not copies)."""
+        a, b = int(self.groups.offsets[k]), int(self.groups.offsets[k + 1])
+        c = self.counts[door]
+        return Counts(c.in_[a:b], c.out[a:b], c.in_adults[a:b], c.out_adults[a:b])
+
+    def truth(self) -> list[Crowd]:
+        """The true movements through each door on the flat minute axis."""
+        return crowds(self.groups)
+
+
+def site_days(
+    spec: SiteSpec,
+    seed: int,
+    days: Sequence[date],
+    bursts: Mapping[date, Sequence[Burst]] | None = None,
+) -> SiteDays:
+    """Simulate a site's crowd on ``days`` and count it at every door."""
+    groups = simulate(spec, seed, days, bursts)
+    counts = count(groups)
+    for c in counts:  # shared by every view of these days: nobody may change them
+        for a in (c.in_, c.out, c.in_adults, c.out_adults):
+            a.flags.writeable = False
+    return SiteDays(groups, counts)
+
+
+_SHARED: WeakKeyDictionary[SiteSpec, OrderedDict[tuple[int, tuple[date, ...]], SiteDays]]
+_SHARED = WeakKeyDictionary()
+
+
+def shared_site_days(spec: SiteSpec, seed: int, days: Sequence[date]) -> SiteDays:
+    """``site_days``, remembering a site's last few batches: its doors ask in turn."""
+    if spec.n_doors == 1:
+        return site_days(spec, seed, days)
+    memo = _SHARED.setdefault(spec, OrderedDict())
+    key = (seed, tuple(days))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = site_days(spec, seed, days)
+        if len(memo) > 8:
+            memo.popitem(last=False)
+    return hit
+
+
+def site_spec(scenario: Scenario, device_id: str) -> SiteSpec:
+    """The site a device of a scenario belongs to (itself alone if it has no ``site``)."""
+    return SiteSpec.of(scenario.site_doors(device_id))
+
+
+def site_specs(scenario: Scenario) -> dict[str, SiteSpec]:
+    """Every device's site by device id; the doors of a site share one ``SiteSpec``."""
+    out: dict[str, SiteSpec] = {}
+    for d in scenario.devices:
+        if d.id not in out:
+            spec = site_spec(scenario, d.id)
+            out.update((i, spec) for i in spec.door_ids)
+    return out
+
+
+#: Days drawn per batch by ``iter_site_days``: large enough to amortise numpy's per-call
+#: cost, small enough that a batch's arrays stay in cache (benchmarks/bench_model.py).
+CHUNK_DAYS = 32
+#: Days a device computes at once when one of them is asked for (aligned blocks).
+BLOCK_DAYS = 8
+
+
+def iter_site_days(
+    spec: SiteSpec,
+    seed: int,
+    days: Sequence[date],
+    bursts: Mapping[date, Sequence[Burst]] | None = None,
+    chunk: int = CHUNK_DAYS,
+) -> Iterator[SiteDays]:
+    """``site_days`` over consecutive batches of ``chunk`` days (same arrays, less memory)."""
+    for i in range(0, len(days), chunk):
+        yield site_days(spec, seed, days[i : i + chunk], bursts)

@@ -1,0 +1,345 @@
+"""The push scheduler and senders of a fleet: produce on interval boundaries, deliver in order.
+
+One scheduler task produces, on every interval boundary of the simulated clock that has
+passed, the payload of each pushing device and writes it to the durable outbox (with the
+device's produced cursor, in one transaction) before the interval counts as produced. One
+sender task per device delivers its outbox oldest first; a failed attempt is retried,
+after a capped exponential backoff with seeded jitter, until a 2xx answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import numpy as np
+
+from simulator.clock import SimClock, wall_time
+from simulator.device import Device
+from simulator.push import payload
+from simulator.push.schedule import due_count, interval_end, interval_start
+from simulator.push.sender import Attempt, backoff, post, tls_context
+from simulator.scenario import PushConfig
+from simulator.store import Store
+
+log = logging.getLogger("simulator.push")
+
+PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery attempt of one interval, as the delivery log keeps it."""
+
+    device: str
+    entry: int  # outbox id
+    interval_end: float  # simulated epoch seconds
+    attempt: int  # 1 for the first try of this entry
+    status: int | None
+    error: str | None
+    latency_s: float  # wall seconds of the request
+    sim_time: float  # simulated time when the attempt finished
+    wall_time: float  # wall time when the attempt finished
+
+    @property
+    def ok(self) -> bool:
+        """Delivered (a 2xx answer)."""
+        return self.error is None
+
+
+@dataclass
+class PushStats:
+    """Counters of one device's push since the simulator started."""
+
+    produced: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    dropped: int = 0
+
+
+@dataclass(eq=False)
+class _Channel:
+    device: Device
+    cfg: PushConfig
+    cursor: float  # end of the last produced interval (start of the next)
+    rng: np.random.Generator
+    log: deque[Delivery]
+    stats: PushStats = field(default_factory=PushStats)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    delivered_id: int = 0  # highest outbox id delivered in this run
+    unflushed: int = 0  # delivered, not yet removed from the outbox
+
+
+class Pusher:
+    """Data push of every device of a fleet that has ``push`` configured."""
+
+    def __init__(
+        self,
+        devices: Sequence[Device],
+        clock: SimClock,
+        store: Store,
+        seed: int = 0,
+        *,
+        log_size: int = 1000,
+        poll_s: float = 0.05,
+        batch: int = 2000,
+        connections: int = 100,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.poll_s = poll_s
+        self.batch = batch
+        self.connections = connections
+        self._channels: dict[str, _Channel] = {}
+        for d in devices:
+            if d.cfg.push is None:
+                continue
+            if d.cfg.push.url.startswith("https"):
+                tls_context(d.cfg.push.ca_file)  # a bad CA file is a start-up error
+            rng = np.random.default_rng([seed, d.index, PUSH_STREAM])
+            self._channels[d.id] = _Channel(d, d.cfg.push, 0.0, rng, deque(maxlen=log_size))
+        self._heap: list[tuple[float, str]] = []
+        self._acks: list[tuple[str, int]] = []
+        self._poke = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any device pushes."""
+        return bool(self._channels)
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler and senders are running."""
+        return bool(self._tasks)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load cursors (or start at the current interval) and start the tasks."""
+        if self._tasks:
+            return
+        now = self.clock.now()
+        self._heap = []
+        for ch in self._channels.values():
+            saved = self.store.push_cursor(ch.device.id)
+            m = ch.cfg.interval_minutes
+            ch.cursor = float(interval_start(now, m)) if saved is None else saved
+            ch.delivered_id = 0
+            self._heap.append((interval_end(ch.cursor, m), ch.device.id))
+        heapq.heapify(self._heap)
+        self._poke = asyncio.Event()
+        for ch in self._channels.values():
+            ch.wake = asyncio.Event()
+        connector = aiohttp.TCPConnector(limit=self.connections)
+        self._session = aiohttp.ClientSession(connector=connector)
+        self._tasks = [asyncio.create_task(self._schedule(), name="push-scheduler")]
+        for ch in self._channels.values():
+            self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
+
+    async def stop(self) -> None:
+        """Stop the tasks, record what was delivered, close the connections."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._flush_acks()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def poke(self) -> None:
+        """Look at the clock now (e.g. after it was set or advanced), not at the next poll."""
+        self._poke.set()
+
+    # ---- observability -----------------------------------------------------------------
+    def deliveries(self, device_id: str) -> list[Delivery]:
+        """The device's recent delivery attempts, oldest first (bounded)."""
+        return list(self._channels[device_id].log)
+
+    def stats(self, device_id: str) -> PushStats:
+        """The device's push counters."""
+        return self._channels[device_id].stats
+
+    def pending(self, device_id: str) -> int:
+        """Outbox entries of the device not yet delivered."""
+        ch = self._channels[device_id]
+        return max(0, self.store.outbox_size(device_id) - ch.unflushed)
+
+    def idle(self) -> bool:
+        """Nothing due to be produced and nothing waiting for delivery."""
+        if self._heap and self._heap[0][0] <= self.clock.now():
+            return False
+        return all(self.pending(i) == 0 for i in self._channels)
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait (wall time) until :meth:`idle`; TimeoutError after ``timeout`` seconds."""
+        self.poke()
+        async with asyncio.timeout(timeout):
+            while not self.idle():
+                await asyncio.sleep(0.005)
+
+    # ---- production --------------------------------------------------------------------
+    def produce_due(self, now: float | None = None) -> int:
+        """Write every interval that has ended by ``now`` to the outbox (up to a batch)."""
+        t = self.clock.now() if now is None else now
+        rows: list[tuple[str, float, str]] = []
+        cursors: dict[str, float] = {}
+        limits: dict[str, int] = {}
+        skipped: dict[str, int] = {}
+        while self._heap and self._heap[0][0] <= t and len(rows) < self.batch:
+            _, dev_id = heapq.heappop(self._heap)
+            ch = self._channels[dev_id]
+            m, limit = ch.cfg.interval_minutes, ch.cfg.outbox_limit
+            if dev_id not in cursors and due_count(ch.cursor, t, m) > limit:
+                start = interval_start(t, m) - limit * m * 60
+                skipped[dev_id] = due_count(ch.cursor, start, m)
+                ch.cursor = float(start)
+            start, end = int(ch.cursor), interval_end(ch.cursor, m)
+            rows.append((dev_id, float(end), payload.stored_body(ch.device, start, end)))
+            cursors[dev_id] = ch.cursor = float(end)
+            limits[dev_id] = limit
+            heapq.heappush(self._heap, (interval_end(end, m), dev_id))
+        if not rows:
+            return 0
+        dropped = self.store.outbox_produce(rows, cursors, limits)
+        for dev_id, _, _ in rows:
+            self._channels[dev_id].stats.produced += 1
+        for dev_id in skipped.keys() | dropped.keys():
+            n = skipped.get(dev_id, 0) + dropped.get(dev_id, 0)
+            self._channels[dev_id].stats.dropped += n
+            log.warning(
+                "push outbox full device=%s dropped=%d limit=%d (oldest intervals dropped)",
+                dev_id,
+                n,
+                limits[dev_id],
+                extra={"push": {"event": "dropped", "device": dev_id, "dropped": n}},
+            )
+        for dev_id in cursors:
+            self._channels[dev_id].wake.set()
+        return len(rows)
+
+    def _flush_acks(self) -> None:
+        """Remove delivered entries from the outbox (one transaction)."""
+        acks, self._acks = self._acks, []
+        self.store.outbox_remove(acks)
+        for dev_id, _ in acks:
+            self._channels[dev_id].unflushed = 0
+
+    def _delay(self) -> float:
+        """Wall seconds until the next boundary is due, at most one poll period."""
+        if not self._heap or self.clock.speed == 0:
+            return self.poll_s
+        wait = (self._heap[0][0] - self.clock.now()) / self.clock.speed
+        return max(0.0, min(self.poll_s, wait + 1e-4))
+
+    async def _schedule(self) -> None:
+        """Produce what is due, then sleep until the next boundary, a poll or a poke."""
+        while True:
+            self._poke.clear()
+            try:
+                self._flush_acks()
+                produced = self.produce_due()
+            except Exception:
+                log.exception("push scheduler error", extra={"push": {"event": "error"}})
+                produced = 0
+            if produced >= self.batch:
+                await asyncio.sleep(0)  # more is due: let the senders run, then go on
+                continue
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._delay()):
+                    await self._poke.wait()
+
+    # ---- delivery ----------------------------------------------------------------------
+    async def _send(self, ch: _Channel) -> None:
+        """Deliver one device's outbox oldest first, retrying each entry until a 2xx."""
+        while True:
+            try:
+                await self._deliver(ch)
+            except Exception:
+                log.exception(
+                    "push sender error device=%s",
+                    ch.device.id,
+                    extra={"push": {"event": "error", "device": ch.device.id}},
+                )
+                await asyncio.sleep(ch.cfg.backoff_max_s)
+
+    async def _deliver(self, ch: _Channel) -> None:
+        """The sender's loop (runs until cancelled or an unexpected error)."""
+        dev_id = ch.device.id
+        entry_id, attempt = 0, 0
+        while True:
+            entry = self.store.outbox_next(dev_id, ch.delivered_id)
+            if entry is None:
+                ch.wake.clear()
+                await ch.wake.wait()
+                continue
+            if entry.id != entry_id:
+                entry_id, attempt = entry.id, 0
+            attempt += 1
+            assert self._session is not None
+            body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
+            result = await post(self._session, ch.cfg, body)
+            self._record(ch, entry.id, entry.due, attempt, result)
+            if result.ok:
+                ch.delivered_id = entry.id
+                self._acks.append((dev_id, entry.id))
+                ch.unflushed += 1
+                ch.stats.delivered += 1
+                continue
+            ch.stats.failed_attempts += 1
+            delay = backoff(ch.cfg, attempt, ch.rng)
+            log.warning(
+                "push failed device=%s url=%s interval_end=%s attempt=%d status=%s error=%s "
+                "retry_in=%.3fs",
+                dev_id,
+                ch.cfg.url,
+                payload.utc_text(entry.due),
+                attempt,
+                result.status,
+                result.error,
+                delay,
+                extra={
+                    "push": {
+                        "event": "failed",
+                        "device": dev_id,
+                        "url": ch.cfg.url,
+                        "interval_end": entry.due,
+                        "attempt": attempt,
+                        "status": result.status,
+                        "error": result.error,
+                        "retry_in": delay,
+                    }
+                },
+            )
+            await asyncio.sleep(delay)
+
+    def _record(self, ch: _Channel, entry: int, due: float, attempt: int, r: Attempt) -> None:
+        ch.log.append(
+            Delivery(
+                ch.device.id,
+                entry,
+                due,
+                attempt,
+                r.status,
+                r.error,
+                r.latency_s,
+                self.clock.now(),
+                wall_time(),
+            )
+        )
+        if r.ok and attempt > 1:
+            log.info(
+                "push delivered device=%s interval_end=%s after attempts=%d",
+                ch.device.id,
+                payload.utc_text(due),
+                attempt,
+                extra={"push": {"event": "recovered", "device": ch.device.id, "attempts": attempt}},
+            )

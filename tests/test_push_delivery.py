@@ -1,0 +1,507 @@
+"""The data push end to end: local HTTPS receivers with a test CA (trustme), on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+from simulator.api.app import create_app
+from simulator.clock import SimClock
+from simulator.fleet import Fleet
+from simulator.push import Pusher
+from simulator.scenario import DeviceConfig, PushConfig, Scenario
+from simulator.store import Store
+
+T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()  # 12:30:20 in Stockholm
+FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.04, "timeout_s": 2.0}
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def doc(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def utc_from(self) -> str:
+        return str(self.doc["data"]["utcFrom"])
+
+
+@dataclass
+class Receiver:
+    """A push endpoint: records requests, answers queued statuses (then 200), can go down."""
+
+    ssl_ctx: ssl.SSLContext | None
+    port: int = 0
+    requests: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status == 200:
+            self.requests.append(Received(dict(request.headers), body))
+        return web.Response(status=status, text="ok" if status == 200 else "no")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/push", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl_ctx)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_ctx else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/push"
+
+    def froms(self) -> list[str]:
+        return [r.utc_from for r in self.requests]
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+async def receiver(ca: trustme.CA) -> AsyncIterator[Receiver]:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    r = Receiver(ctx)
+    await r.start()
+    yield r
+    await r.stop()
+
+
+def make_fleet(
+    url: str,
+    clock: SimClock,
+    store: Store | None = None,
+    tz: str = "Europe/Stockholm",
+    **push: Any,
+) -> Fleet:
+    cfg = PushConfig(url=url, **{"interval_minutes": 1, **FAST, **push})
+    dev = DeviceConfig(id="entrance", timezone=tz, ip_address="172.25.70.165", push=cfg)
+    return Fleet(Scenario(seed=7, devices=[dev]), clock, store)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[Pusher]]:
+    """Pushers to stop at the end of a test, even when it fails."""
+    pushers: list[Pusher] = []
+    yield pushers
+    for p in pushers:
+        await p.stop()
+
+
+async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.002)
+
+
+def utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def minutes(start: float, n: int, step: int = 1) -> list[str]:
+    return [utc(start + 60 * step * k) for k in range(n)]
+
+
+BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
+
+
+# ---- payload and transport ---------------------------------------------------------------
+async def test_exact_payload_and_bearer_token(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, token="s3cret")
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40)  # 10:31:00, the first boundary
+    await fleet.pusher.wait_idle()
+    (req,) = receiver.requests
+    assert req.headers["Authorization"] == "Bearer s3cret"
+    assert req.headers["Content-Type"] == "application/json"
+    d = fleet.devices[0]
+    c = d.counts(date(2024, 6, 5))
+    i = int((BOUNDARY - d.grid(date(2024, 6, 5)).start) // 60)
+    span = {
+        "utcFrom": "2024-06-05T10:30:00Z",
+        "utcTo": "2024-06-05T10:31:00Z",
+        "localFrom": "2024-06-05T12:30:00",
+        "localTo": "2024-06-05T12:31:00",
+    }
+    assert req.doc == {
+        "apiName": "Axis Retail Data",
+        "apiVersion": "0.4",
+        "utcSent": "2024-06-05T10:31:00Z",
+        "localSent": "2024-06-05T12:31:00",
+        "data": {
+            **span,
+            "measurements": [
+                {
+                    "kind": "people-counts",
+                    **span,
+                    "items": [
+                        {"direction": "in", "count": int(c.in_[i]), "adults": int(c.in_adults[i])},
+                        {
+                            "direction": "out",
+                            "count": int(c.out[i]),
+                            "adults": int(c.out_adults[i]),
+                        },
+                    ],
+                }
+            ],
+        },
+        "sensor": {
+            "application": "AXIS 3D People Counter",
+            "applicationVersion": "10.3",
+            "timezone": "Europe/Stockholm",
+            "name": "axis-accc8ef3d92e",
+            "serial": "accc8ef3d92e",
+            "ipAddress": "172.25.70.165",
+        },
+    }
+    assert list(req.doc) == ["apiName", "apiVersion", "utcSent", "localSent", "data", "sensor"]
+    (log,) = fleet.pusher.deliveries("entrance")
+    assert (log.status, log.attempt, log.ok, log.interval_end) == (200, 1, True, BOUNDARY + 60)
+    assert log.latency_s > 0
+
+
+async def test_plain_http_with_opt_in_and_no_token_header(running: list[Pusher]) -> None:
+    plain = Receiver(None)
+    await plain.start()
+    try:
+        clock = SimClock(start=T0, speed=0)
+        fleet = make_fleet(plain.url, clock, allow_http=True)
+        running.append(fleet.pusher)
+        await fleet.pusher.start()
+        clock.advance(40)
+        await fleet.pusher.wait_idle()
+        (req,) = plain.requests
+        assert "Authorization" not in req.headers
+    finally:
+        await plain.stop()
+
+
+async def test_untrusted_certificate_is_rejected_and_retried(
+    receiver: Receiver, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock)  # system CAs only: the test CA is not trusted
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40)
+    fleet.pusher.poke()
+    await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 3)
+    assert receiver.requests == []
+    log = fleet.pusher.deliveries("entrance")
+    assert [d.attempt for d in log[:3]] == [1, 2, 3]
+    assert all(d.status is None and "certificate" in (d.error or "") for d in log)
+    assert fleet.pusher.pending("entrance") == 1
+
+
+async def test_a_different_custom_ca_is_rejected(
+    receiver: Receiver, tmp_path: Path, running: list[Pusher]
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=str(other))
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40)
+    fleet.pusher.poke()
+    await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 1)
+    assert "certificate" in (fleet.pusher.deliveries("entrance")[0].error or "")
+    assert receiver.requests == []
+
+
+# ---- schedule ----------------------------------------------------------------------------
+@pytest.mark.parametrize("interval", [1, 5, 15])
+async def test_intervals_align_and_carry_one_measurement_per_minute(
+    interval: int, receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, interval_minutes=interval)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    first = BOUNDARY - (BOUNDARY % (interval * 60))
+    clock.set(first + 30 * 60 + 59)  # 30 minutes later, just before the next minute
+    await fleet.pusher.wait_idle()
+    n = 30 // interval
+    assert receiver.froms() == minutes(first, n, interval)
+    d = fleet.devices[0]
+    day = date(2024, 6, 5)
+    c, start = d.counts(day), d.grid(day).start
+    total_in = 0
+    for k, req in enumerate(receiver.requests):
+        data = req.doc["data"]
+        t = first + k * interval * 60
+        assert (data["utcFrom"], data["utcTo"]) == (utc(t), utc(t + interval * 60))
+        ms = data["measurements"]
+        assert [m["utcFrom"] for m in ms] == minutes(t, interval)
+        assert [m["utcTo"] for m in ms] == minutes(t + 60, interval)
+        for j, m in enumerate(ms):
+            i = int((t - start) // 60) + j
+            assert m["items"][0] == {
+                "direction": "in",
+                "count": int(c.in_[i]),
+                "adults": int(c.in_adults[i]),
+            }
+            assert m["items"][1]["count"] == int(c.out[i])
+            total_in += m["items"][0]["count"]
+    i0 = int((first - start) // 60)
+    assert total_in == int(c.in_[i0 : i0 + 30].sum()) > 0
+
+
+async def test_clock_jump_produces_every_push_that_fell_due_in_order(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(2 * 3600)  # no poke: the scheduler notices the jump at its next poll
+    await until(lambda: len(receiver.requests) == 120)
+    assert receiver.froms() == minutes(BOUNDARY, 120)
+    assert fleet.pusher.stats("entrance").produced == 120
+    clock.advance(30)  # not yet at a boundary
+    await fleet.pusher.wait_idle()
+    assert len(receiver.requests) == 120
+
+
+async def test_running_clock_pushes_on_simulated_boundaries(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=BOUNDARY + 1, speed=300)  # a simulated minute per 0.2 wall s
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    await until(lambda: len(receiver.requests) >= 3)
+    assert receiver.froms()[:3] == minutes(BOUNDARY, 3)
+    for d in fleet.pusher.deliveries("entrance")[:3]:
+        assert d.sim_time >= d.interval_end  # never before the boundary
+    for req in receiver.requests[:3]:
+        assert req.doc["utcSent"] >= req.doc["data"]["utcTo"]
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        # autumn: 03:00 CEST becomes 02:00 CET at 01:00 UTC; local times repeat
+        (
+            datetime(2024, 10, 27, 0, 40, tzinfo=UTC),
+            [("02:30:00", "02:45:00"), ("02:45:00", "02:00:00"), ("02:00:00", "02:15:00")],
+        ),
+        # spring: 02:00 CET becomes 03:00 CEST at 01:00 UTC; local 02:xx does not exist
+        (
+            datetime(2024, 3, 31, 0, 40, tzinfo=UTC),
+            [("01:30:00", "01:45:00"), ("01:45:00", "03:00:00"), ("03:00:00", "03:15:00")],
+        ),
+    ],
+)
+async def test_dst_days(
+    start: datetime,
+    expected: list[tuple[str, str]],
+    receiver: Receiver,
+    ca_file: str,
+    running: list[Pusher],
+) -> None:
+    clock = SimClock(start=start.timestamp(), speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, interval_minutes=15)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40 * 60)  # 01:20 UTC
+    await fleet.pusher.wait_idle()
+    got = [
+        (r.doc["data"]["localFrom"][11:], r.doc["data"]["localTo"][11:]) for r in receiver.requests
+    ]
+    assert got == expected
+    d = fleet.devices[0]
+    day = start.date()
+    c, grid = d.counts(day), d.grid(day)
+    for req in receiver.requests:
+        for m in req.doc["data"]["measurements"]:
+            t = datetime.fromisoformat(m["utcFrom"]).timestamp()
+            i = int((t - grid.start) // 60)
+            assert m["items"][0]["count"] == int(c.in_[i])
+    assert grid.n in (1380, 1500)  # the DST day itself
+
+
+# ---- delivery ----------------------------------------------------------------------------
+async def test_failed_statuses_and_timeouts_are_retried_until_2xx(
+    receiver: Receiver, ca_file: str, running: list[Pusher], caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.statuses = [500, 404, 401, 302, 429]
+    receiver.delays = [0, 0, 0, 0, 0, 0.5]  # the sixth attempt outlives its timeout
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, timeout_s=0.2)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    caplog.set_level(logging.INFO, logger="simulator.push")
+    clock.advance(40)
+    await fleet.pusher.wait_idle()
+    log = fleet.pusher.deliveries("entrance")
+    assert [d.status for d in log] == [500, 404, 401, 302, 429, None, 200]
+    assert [d.attempt for d in log] == [1, 2, 3, 4, 5, 6, 7]
+    assert "timeout" in (log[5].error or "")
+    assert len(receiver.requests) == 1
+    stats = fleet.pusher.stats("entrance")
+    assert (stats.produced, stats.delivered, stats.failed_attempts) == (1, 1, 6)
+    failed = [r for r in caplog.records if getattr(r, "push", {}).get("event") == "failed"]
+    assert [r.push["status"] for r in failed] == [500, 404, 401, 302, 429, None]  # type: ignore[attr-defined]
+    assert "device=entrance" in failed[0].getMessage()
+    assert any(getattr(r, "push", {}).get("event") == "recovered" for r in caplog.records)
+
+
+async def test_receiver_down_then_up_delivers_backlog_once_in_order(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    await receiver.stop()  # connection refused
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    for _ in range(5):
+        clock.advance(60)
+        fleet.pusher.poke()
+        await asyncio.sleep(0.02)
+    assert fleet.pusher.stats("entrance").failed_attempts >= 2
+    assert fleet.pusher.pending("entrance") == 5
+    errors = {d.error for d in fleet.pusher.deliveries("entrance")}
+    assert all("cannot connect to 127.0.0.1" in (e or "") for e in errors)
+    await receiver.start()
+    await fleet.pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 5)
+    assert fleet.pusher.pending("entrance") == 0
+
+
+async def test_full_outbox_drops_oldest_counted_and_logged(
+    receiver: Receiver, ca_file: str, running: list[Pusher], caplog: pytest.LogCaptureFixture
+) -> None:
+    await receiver.stop()
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, outbox_limit=3)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    for _ in range(5):
+        clock.advance(60)
+        fleet.pusher.poke()
+        await asyncio.sleep(0.01)
+    assert fleet.pusher.stats("entrance").dropped == 2
+    assert "dropped=1" in caplog.text
+    await receiver.start()
+    await fleet.pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY + 120, 3)
+
+
+async def test_catching_up_more_than_the_outbox_holds(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, outbox_limit=10)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(86400)  # a day: 1440 intervals fell due, the outbox keeps the last 10
+    await fleet.pusher.wait_idle()
+    stats = fleet.pusher.stats("entrance")
+    assert (stats.produced, stats.dropped) == (10, 1430)
+    assert receiver.froms() == minutes(BOUNDARY + 1430 * 60, 10)
+
+
+async def test_restart_mid_outage_loses_nothing(
+    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Pusher]
+) -> None:
+    db = tmp_path / "sim.db"
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40)
+    await fleet.pusher.wait_idle()  # 10:30 delivered before the outage
+    await receiver.stop()
+    clock.advance(180)
+    fleet.pusher.poke()
+    await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 1)
+    await fleet.pusher.stop()
+    fleet.store.close()
+    # the simulator was down for two simulated minutes; same --db, new process
+    clock2 = SimClock(start=clock.now() + 120, speed=0)
+    fleet2 = make_fleet(receiver.url, clock2, Store(db), ca_file=ca_file)
+    running.append(fleet2.pusher)
+    await fleet2.pusher.start()
+    fleet2.pusher.poke()
+    await until(lambda: fleet2.pusher.stats("entrance").failed_attempts >= 1)
+    await receiver.start()
+    await fleet2.pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 6)  # 10:30 once, 10:31..10:35 after
+    assert fleet2.pusher.stats("entrance").produced == 2  # 10:34 and 10:35 were produced now
+    await fleet2.pusher.stop()
+    fleet2.store.close()
+
+
+async def test_the_app_starts_and_stops_the_pusher(receiver: Receiver, ca_file: str) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    runner = web.AppRunner(create_app(fleet))
+    await runner.setup()
+    try:
+        assert fleet.pusher.running
+        clock.advance(40)
+        await fleet.pusher.wait_idle()
+        assert len(receiver.requests) == 1
+    finally:
+        await runner.cleanup()
+    assert not fleet.pusher.running
+
+
+async def test_delivery_log_is_bounded(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    pusher = Pusher(fleet.devices, clock, fleet.store, log_size=4)
+    running.append(pusher)
+    await pusher.start()
+    clock.advance(10 * 60)
+    await pusher.wait_idle()
+    log = pusher.deliveries("entrance")
+    assert [utc(d.interval_end) for d in log] == minutes(BOUNDARY + 7 * 60, 4)

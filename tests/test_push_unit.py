@@ -1,0 +1,170 @@
+"""Unit tests of the data push's pure parts: schedule, payload, backoff, config, outbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from simulator.clock import SimClock
+from simulator.fleet import Fleet
+from simulator.push import PushSetupError
+from simulator.push import payload as pl
+from simulator.push.schedule import due_count, interval_end, interval_start
+from simulator.push.sender import backoff
+from simulator.scenario import DeviceConfig, PushConfig, Scenario, ScenarioError, parse_scenario
+from simulator.store import Store
+
+T0 = datetime(2024, 6, 5, 10, 30, tzinfo=UTC).timestamp()
+STHLM = ZoneInfo("Europe/Stockholm")
+
+
+def device(push: PushConfig, tz: str = "Europe/Stockholm") -> Fleet:
+    sc = Scenario(seed=7, devices=[DeviceConfig(id="d", timezone=tz, push=push)])
+    return Fleet(sc, SimClock(start=T0, speed=0))
+
+
+# ---- schedule ----------------------------------------------------------------------------
+def test_boundaries_are_multiples_of_the_interval() -> None:
+    t = T0 + 7 * 60 + 3
+    assert interval_start(t, 15) == T0
+    assert interval_end(t, 15) == T0 + 900
+    assert interval_end(T0, 5) == T0 + 300  # strictly after a boundary
+    assert interval_start(t, 1) == T0 + 420
+
+
+def test_due_count() -> None:
+    assert due_count(T0, T0 + 59, 1) == 0
+    assert due_count(T0, T0 + 60, 1) == 1
+    assert due_count(T0, T0 + 3600, 15) == 4
+    assert due_count(T0 + 120, T0 + 900, 15) == 1  # a short first interval counts as one
+    assert due_count(T0 + 600, T0, 1) == 0  # clock behind the cursor
+
+
+# ---- payload -----------------------------------------------------------------------------
+def test_time_texts() -> None:
+    t = datetime(2020, 12, 8, 12, 19, tzinfo=UTC).timestamp()
+    assert pl.utc_text(t) == "2020-12-08T12:19:00Z"
+    assert pl.local_text(t, STHLM) == "2020-12-08T13:19:00"
+
+
+def test_wire_body_key_order_and_send_times() -> None:
+    stored = json.dumps({"data": {"x": 1}, "sensor": {"y": 2}})
+    sent = datetime(2020, 12, 8, 12, 20, 12, tzinfo=UTC).timestamp()
+    body = pl.wire_body(stored, sent, STHLM)
+    doc = json.loads(body)
+    assert list(doc) == ["apiName", "apiVersion", "utcSent", "localSent", "data", "sensor"]
+    assert body.startswith(
+        '{"apiName": "Axis Retail Data", "apiVersion": "0.4", '
+        '"utcSent": "2020-12-08T12:20:12Z", "localSent": "2020-12-08T13:20:12", "data": '
+    )
+
+
+def test_interval_measurement_mode_sums_the_minutes() -> None:
+    fleet = device(PushConfig(url="https://127.0.0.1/p", measurements="interval"))
+    d = fleet.devices[0]
+    start = int(T0)
+    doc = json.loads(pl.stored_body(d, start, start + 900))
+    (m,) = doc["data"]["measurements"]
+    c = pl.interval_counts(d, start, start + 900)
+    assert m["items"] == [
+        {"direction": "in", "count": int(c.in_.sum()), "adults": int(c.in_adults.sum())},
+        {"direction": "out", "count": int(c.out.sum()), "adults": int(c.out_adults.sum())},
+    ]
+    assert (m["utcFrom"], m["utcTo"]) == (doc["data"]["utcFrom"], doc["data"]["utcTo"])
+    assert c.in_.sum() > 0  # lunchtime: the comparison above is not vacuous
+
+
+def test_interval_counts_across_local_midnight() -> None:
+    # Asia/Kathmandu is UTC+5:45: a 1-hour span crossing its midnight joins two local days.
+    fleet = device(PushConfig(url="https://127.0.0.1/p"), tz="Asia/Kathmandu")
+    d = fleet.devices[0]
+    midnight = int(datetime(2024, 6, 5, tzinfo=ZoneInfo("Asia/Kathmandu")).timestamp())
+    c = pl.interval_counts(d, midnight - 1800, midnight + 1800)
+    before, after = d.counts(date(2024, 6, 4)), d.counts(date(2024, 6, 5))
+    assert np.array_equal(c.in_, np.concatenate([before.in_[-30:], after.in_[:30]]))
+
+
+def test_timezone_key_option() -> None:
+    fleet = device(PushConfig(url="https://127.0.0.1/p", timezone_key="timeZone"))
+    doc = json.loads(pl.stored_body(fleet.devices[0], int(T0), int(T0) + 60))
+    assert doc["sensor"]["timeZone"] == "Europe/Stockholm"
+    assert "timezone" not in doc["sensor"]
+
+
+# ---- backoff -----------------------------------------------------------------------------
+def test_backoff_is_capped_exponential_with_seeded_jitter() -> None:
+    cfg = PushConfig(url="https://h/p", backoff_initial_s=1, backoff_max_s=30, backoff_jitter=0.2)
+    rng = np.random.default_rng(1)
+    delays = [backoff(cfg, a, rng) for a in range(1, 12)]
+    for a, d in enumerate(delays, start=1):
+        base = min(30.0, 2.0 ** (a - 1))
+        assert 0.8 * base <= d <= base
+    assert max(delays) <= 30
+    again = [backoff(cfg, a, np.random.default_rng(1)) for a in range(1, 3)]
+    assert again[0] == delays[0]
+    assert backoff(cfg, 10_000, rng) <= 30  # no overflow on very long outages
+
+
+# ---- configuration -----------------------------------------------------------------------
+@pytest.mark.parametrize("minutes", [1, 5, 15])
+def test_supported_intervals(minutes: int) -> None:
+    assert PushConfig(url="https://h/p", interval_minutes=minutes).interval_minutes == minutes
+
+
+@pytest.mark.parametrize("minutes", [0, 2, 10, 30, 60])
+def test_other_intervals_are_a_clear_error(minutes: int) -> None:
+    text = (
+        "devices:\n  - id: a\n    push:\n      url: https://h/p\n"
+        f"      interval_minutes: {minutes}\n"
+    )
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(text)
+    assert "line 5: devices.0.push.interval_minutes" in str(e.value)
+    assert "1, 5 or 15" in str(e.value)
+
+
+def test_plain_http_needs_opt_in() -> None:
+    with pytest.raises(ValidationError, match="allow_http"):
+        PushConfig(url="http://127.0.0.1:9/p")
+    assert PushConfig(url="http://127.0.0.1:9/p", allow_http=True).allow_http
+    with pytest.raises(ValidationError, match="not an https"):
+        PushConfig(url="ftp://h/p")
+    with pytest.raises(ValidationError, match="backoff_max_s"):
+        PushConfig(url="https://h/p", backoff_initial_s=10, backoff_max_s=1)
+
+
+def test_unreadable_ca_file_is_a_start_up_error() -> None:
+    with pytest.raises(PushSetupError, match="ca_file"):
+        device(PushConfig(url="https://127.0.0.1/p", ca_file="/nonexistent/ca.pem"))
+
+
+# ---- outbox ------------------------------------------------------------------------------
+def test_outbox_is_durable_bounded_and_ordered(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = Store(path)
+    assert s.push_cursor("a") is None
+    rows = [("a", 60.0 * i, f"b{i}") for i in range(1, 6)]
+    dropped = s.outbox_produce(rows, {"a": 300.0}, {"a": 3})
+    assert dropped == {"a": 2}
+    assert s.outbox_size("a") == 3
+    first = s.outbox_next("a")
+    assert first is not None and first.body == "b3"
+    s.outbox_remove([("a", first.id), ("a", 999_999)])
+    s.close()
+    s = Store(path)
+    assert s.push_cursor("a") == 300.0
+    assert s.outbox_size("a") == 2
+    nxt = s.outbox_next("a")
+    assert nxt is not None and (nxt.body, nxt.due) == ("b4", 240.0)
+    after = s.outbox_next("a", nxt.id)
+    assert after is not None and after.body == "b5"
+    assert s.outbox_next("a", after.id) is None
+    s.outbox_clear("a")
+    assert s.outbox_size("a") == 0 and s.push_cursor("a") is None
+    s.close()
