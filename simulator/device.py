@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -114,6 +114,11 @@ class Device:
         self.installed_at = local_midnight(self.tz, self.installed)
         self._reset_minute = cfg.occupancy.reset_time.hour * 60 + cfg.occupancy.reset_time.minute
         self._realtime: tuple[tuple[float, int], Realtime] | None = None
+        # The site this door belongs to (set by the fleet): doors drawn together, the doors
+        # whose counts make the site's occupancy, and the primary that holds adjustments.
+        self.site_spec: SiteSpec = SiteSpec.of([cfg])
+        self.site_doors: list[Device] = [self]
+        self.site_primary: Device = self
 
     @property
     def id(self) -> str:
@@ -143,9 +148,7 @@ class Device:
         # The whole aligned block of days holding ``day`` at once (vectorised; every day's
         # arrays are the same as when computed alone), each day cached. A site's doors are
         # drawn together: ``site_spec`` (set by the fleet) names them; alone by default.
-        spec: SiteSpec | None = getattr(self, "site_spec", None)
-        if spec is None:
-            spec = self.site_spec = SiteSpec.of([self.cfg])
+        spec = self.site_spec
         o = day.toordinal()
         block = [date.fromordinal(o - o % BLOCK_DAYS + i) for i in range(BLOCK_DAYS)]
         block = [d for d in block if d >= self.installed]
@@ -194,17 +197,16 @@ class Device:
         first = self._reset_index(grid)
         days = [day - timedelta(days=1), day] if first > 0 else [day]
         grids = [self.grid(d) for d in days]
-        obs = [self.observed(d, now) for d in days]
-        full = [self.counts(d) for d in days]
-        in_ = np.concatenate([o.in_ for o in obs])
-        out = np.concatenate([o.out for o in obs])
-        full_in = np.concatenate([c.in_ for c in full])
-        full_out = np.concatenate([c.out for c in full])
+        in_, out = self._site_sum(days, lambda door, d: door.observed(d, now))
+        full_in, full_out = self._site_sum(days, lambda door, d: door.counts(d))
         w_start = grids[0].start
         offset = grids[0].n if first > 0 else 0
         begin = self._reset_index(grids[0]) if first > 0 else 0
         restarts: list[Restart] = [Restart(offset + first - begin, 0)] if first > 0 else []
-        for a in self.store.actions(self.id, "adjust", w_start + 60 * begin, min(now, grid.end)):
+        adjustments = self.store.actions(
+            self.site_primary.id, "adjust", w_start + 60 * begin, min(now, grid.end)
+        )
+        for a in adjustments:
             idx = int((a.at - w_start) // 60)
             if idx >= len(full_in):
                 continue
@@ -215,6 +217,17 @@ class Device:
         restarts.sort(key=lambda r: r.index)  # stable: a reset precedes adjustments in its minute
         occ = occupancy(in_[begin:], out[begin:], restarts)
         return offset - begin, occ, in_[begin:], out[begin:]
+
+    def _site_sum(
+        self, days: list[date], get: Callable[[Device, date], Counts]
+    ) -> tuple[IntArray, IntArray]:
+        """In and out per minute over ``days``, summed over the doors of this device's site."""
+        ins, outs = [], []
+        for d in days:
+            parts = [get(door, d) for door in self.site_doors]
+            ins.append(parts[0].in_ if len(parts) == 1 else sum(p.in_ for p in parts))
+            outs.append(parts[0].out if len(parts) == 1 else sum(p.out for p in parts))
+        return np.concatenate(ins).astype(np.int64), np.concatenate(outs).astype(np.int64)
 
     def day_occupancy(self, day: date, now: float) -> tuple[IntArray, int]:
         """Occupancy at each minute end of a local day, and the value at its start."""

@@ -22,7 +22,6 @@ from simulator.clock import SimClock
 from simulator.device import Chunk, Device
 from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
-from simulator.model.site import site_specs
 from simulator.push import PushSetupError
 from simulator.scenario import Scenario
 from simulator.store import Store
@@ -120,16 +119,7 @@ def open_fleet(scenario: Scenario, now: float, seed: int | None, db: str | None)
     """The scenario's fleet as a server started at ``now`` (clock frozen) would have it."""
     store = Store(Path(db)) if db else Store()
     fleet = Fleet(scenario, SimClock(start=now, speed=0), store, seed=seed)
-    attach_sites(fleet)
     return fleet
-
-
-def attach_sites(fleet: Fleet) -> None:
-    """Give each device its site (doors drawn together), unless the fleet already did."""
-    specs = site_specs(fleet.scenario)
-    for d in fleet.devices:
-        if getattr(d, "site_spec", None) is None:
-            d.site_spec = specs[d.id]
 
 
 def _query_date(text: str) -> str:

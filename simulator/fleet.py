@@ -5,6 +5,7 @@ from __future__ import annotations
 from simulator.api.auth import DigestAuthenticator
 from simulator.clock import SimClock
 from simulator.device import DayCache, Device
+from simulator.model.site import site_specs
 from simulator.push import Pusher
 from simulator.scenario import DeviceConfig, Scenario
 from simulator.store import Store
@@ -43,6 +44,12 @@ class Fleet:
             for i, cfg in enumerate(scenario.devices)
         ]
         self.by_id = {d.id: d for d in self.devices}
+        specs = site_specs(scenario)
+        for d in self.devices:
+            d.site_spec = specs[d.id]
+            d.site_doors = [self.by_id[i] for i in d.site_spec.door_ids]
+            primaries = [x for x in d.site_doors if x.cfg.occupancy.role == "primary"]
+            d.site_primary = primaries[0] if primaries else d.site_doors[0]
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
         self.pusher = Pusher(self.devices, clock, self.store, seed=self.seed)

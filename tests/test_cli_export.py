@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from simulator.cli import main
-from simulator.export import attach_sites
 from simulator.scenario import parse_scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
@@ -59,7 +58,6 @@ async def test_export_of_a_site_door_matches_the_server(
 ) -> None:
     (tmp_path / "mall.yaml").write_text(MALL)
     fleet = make_fleet(parse_scenario(MALL))
-    attach_sites(fleet)  # what the fleet does for doors of a site
     client = await client_for(fleet)
     fleet.bind(fleet.by_id["north"], str(client.server.host), int(client.server.port or 0))
     q = {"start": "20240401", "end": "today", "resolution": "hour"}
