@@ -135,7 +135,7 @@ async def baseline(url: str, ca_file: str, bodies: list[str], connections: int) 
 
 # ---- the simulator --------------------------------------------------------------------------
 async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> None:
-    sc = scenario(args.devices, url, ca_file)
+    sc = scenario(args.devices, url + "/push", ca_file)
     # Start one simulated second after a minute boundary: the first pushes are due in 59 s.
     start = datetime(2024, 6, 5, 10, 0, 1, tzinfo=UTC).timestamp()
     clock = SimClock(start=start, speed=args.speed)
@@ -156,13 +156,15 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
     clock.set(start)
     c0, w0 = time.process_time(), time.perf_counter()
     await pusher.start()
-    await asyncio.sleep(args.seconds)
-    clock.set_speed(0)
-    sim_end = clock.now()
-    produce_wall = time.perf_counter() - w0
-    await pusher.wait_idle(timeout=120)
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    await pusher.stop()
+    try:
+        await asyncio.sleep(args.seconds)
+        clock.set_speed(0)
+        sim_end = clock.now()
+        produce_wall = time.perf_counter() - w0
+        await pusher.wait_idle(timeout=120)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    finally:
+        await pusher.stop()
 
     expected_per_device = due_count(start - 1, sim_end, 1)
     deliveries = [d for dv in fleet.devices for d in pusher.deliveries(dv.id)]

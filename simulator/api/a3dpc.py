@@ -12,7 +12,7 @@ from aiohttp import web
 
 from simulator.api import render
 from simulator.api.common import device_of, requires
-from simulator.api.errors import RPC_CALL
+from simulator.api.errors import RPC_CALL, RpcCall
 from simulator.device import Device, Realtime
 from simulator.errors import DeviceError, FieldProblem, ValidationFailed
 from simulator.model.bins import Resolution, local_midnight
@@ -148,14 +148,6 @@ async def occupancy(request: web.Request) -> web.Response:
 # ---- POST /axis-cgi/a3dpc.cgi ---------------------------------------------------------------
 API_VERSION = "1.0"
 MAX_OCCUPANCY = 1_000_000
-
-
-@dataclass
-class RpcCall:
-    """What is known of a JSON-RPC style request, kept for its (error) response."""
-
-    context: Any = None
-    method: Any = None
 
 
 def rpc_response(call: RpcCall, **body: Any) -> web.Response:

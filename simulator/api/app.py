@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 
 from simulator.api import a3dpc, stereo, vapix
 from simulator.api.auth import role_allows
-from simulator.api.common import DEVICE, FLEET, model_serves, security_level
+from simulator.api.common import DEVICE, FLEET, USER, model_serves, security_level
 from simulator.api.errors import error_response
 from simulator.fleet import Fleet
 
@@ -52,7 +52,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _challenge(checker.challenge(stale=result.stale))
     if result.role is None or not role_allows(result.role, security_level(request)):
         return _challenge(checker.challenge())
-    request["user"] = result.user
+    request[USER] = result.user or ""
     try:
         return await handler(request)
     except web.HTTPException:

@@ -11,7 +11,8 @@ from simulator.device import Device
 from simulator.fleet import Fleet
 
 FLEET = web.AppKey("fleet", Fleet)
-DEVICE = "p8815.device"  # request key: the device the request arrived at
+DEVICE = web.RequestKey("device", Device)  # the device the request arrived at
+USER = web.RequestKey("user", str)  # the authenticated user name
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 

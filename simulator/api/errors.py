@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -10,7 +12,15 @@ from simulator.errors import DeviceError, ValidationFailed
 
 log = logging.getLogger("simulator.api")
 
-RPC_CALL = "p8815.rpc_call"  # request key: the RpcCall of a control-method request
+@dataclass
+class RpcCall:
+    """What is known of a JSON-RPC style request, kept for its (error) response."""
+
+    context: Any = None
+    method: Any = None
+
+
+RPC_CALL = web.RequestKey("rpc_call", RpcCall)  # set by control-method handlers
 
 
 def validation_body(exc: ValidationFailed) -> dict[str, object]:
@@ -25,7 +35,7 @@ def validation_body(exc: ValidationFailed) -> dict[str, object]:
 
 def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     """The device's response for an exception a handler raised (never a traceback)."""
-    from simulator.api.a3dpc import RpcCall, rpc_response
+    from simulator.api.a3dpc import rpc_response
 
     if isinstance(exc, ValidationFailed):
         return web.json_response(validation_body(exc), status=400)
