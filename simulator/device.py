@@ -137,27 +137,37 @@ class Device:
     # ---- counts -------------------------------------------------------------------------
     def counts(self, day: date) -> Counts:
         """The device's counts for a whole local day (the model's pure function)."""
-        key = (id(self), day)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        if day < self.installed:
-            z = np.zeros(self.grid(day).n, dtype=np.int64)
-            self.cache.put(key, Counts(z, z, z, z))
-            return Counts(z, z, z, z)
-        # The whole aligned block of days holding ``day`` at once (vectorised; every day's
-        # arrays are the same as when computed alone), each day cached. A site's doors are
-        # drawn together: ``site_spec`` (set by the fleet) names them; alone by default.
-        spec = self.site_spec
-        o = day.toordinal()
-        block = [date.fromordinal(o - o % BLOCK_DAYS + i) for i in range(BLOCK_DAYS)]
-        block = [d for d in block if d >= self.installed]
-        days = shared_site_days(spec, self.seed, block)
-        door = spec.door(self.id)
-        result = days.day(door, block.index(day))
-        for k, d in enumerate(block):
-            self.cache.put((id(self), d), days.day(door, k))
-        return result
+        hit = self.cache.get((id(self), day))
+        return hit if hit is not None else self._compute([day])[0]
+
+    def prefetch(self, days: list[date]) -> None:
+        """Compute the days not cached yet in aligned blocks (vectorised), caching each.
+
+        Exports of long ranges call this; a single request (real-time readings) computes
+        only its own day, so a fleet's hot days are not evicted by their neighbours.
+        """
+        missing = [d for d in days if self.cache.get((id(self), d)) is None]
+        for i in range(0, len(missing), BLOCK_DAYS):
+            self._compute(missing[i : i + BLOCK_DAYS])
+
+    def _compute(self, days: list[date]) -> list[Counts]:
+        """Draw some days of this door (with the other doors of its site), caching each.
+
+        Every day's arrays are the same whether drawn alone or with others.
+        """
+        out: dict[date, Counts] = {}
+        drawn = [d for d in days if d >= self.installed]
+        for d in days:
+            if d < self.installed:
+                z = np.zeros(self.grid(d).n, dtype=np.int64)
+                out[d] = Counts(z, z, z, z)
+        if drawn:
+            batch = shared_site_days(self.site_spec, self.seed, drawn)
+            door = self.site_spec.door(self.id)
+            out.update((d, batch.day(door, k)) for k, d in enumerate(drawn))
+        for d in days:
+            self.cache.put((id(self), d), out[d])
+        return [out[d] for d in days]
 
     def observed(self, day: date, now: float) -> Counts:
         """The counts of a day as seen at ``now``: the current minute partial, none after it."""
@@ -281,12 +291,20 @@ class Device:
     ) -> Iterator[Chunk]:
         """In/out per bin for bins starting in [start, end), up to now, day by day."""
         t = self.clock.now() if now is None else now
-        for day in self._days(start, min(end, t + 86400)):
-            grid = self.grid(day)
-            starts = grid.starts(resolution)
-            keep = self._keep(grid, starts, start, end, t)
-            if keep.start >= keep.stop:
-                continue
+        days = list(self._days(start, min(end, t + 86400)))
+        for k in range(0, len(days), BLOCK_DAYS):
+            self.prefetch(days[k : k + BLOCK_DAYS])
+            for day in days[k : k + BLOCK_DAYS]:
+                yield from self._traffic_day(day, start, end, resolution, t)
+
+    def _traffic_day(
+        self, day: date, start: float, end: float, resolution: Resolution, t: float
+    ) -> Iterator[Chunk]:
+        """The traffic chunk of one day, if any of its bins is returned."""
+        grid = self.grid(day)
+        starts = grid.starts(resolution)
+        keep = self._keep(grid, starts, start, end, t)
+        if keep.start < keep.stop:
             obs = self.observed(day, t)
             values = (bin_sums(obs.in_, starts)[keep], bin_sums(obs.out, starts)[keep])
             yield Chunk(grid, starts, keep, values)
@@ -296,12 +314,21 @@ class Device:
     ) -> Iterator[Chunk]:
         """Peak occupancy per bin for bins starting in [start, end), up to now, day by day."""
         t = self.clock.now() if now is None else now
-        for day in self._days(start, min(end, t + 86400)):
-            grid = self.grid(day)
-            starts = grid.starts(resolution)
-            keep = self._keep(grid, starts, start, end, t)
-            if keep.start >= keep.stop:
-                continue
+        days = list(self._days(start, min(end, t + 86400)))
+        for k in range(0, len(days), BLOCK_DAYS):
+            for door in self.site_doors:
+                door.prefetch(days[max(0, k - 1) : k + BLOCK_DAYS])
+            for day in days[k : k + BLOCK_DAYS]:
+                yield from self._peaks_day(day, start, end, resolution, t)
+
+    def _peaks_day(
+        self, day: date, start: float, end: float, resolution: Resolution, t: float
+    ) -> Iterator[Chunk]:
+        """The occupancy-peak chunk of one day, if any of its bins is returned."""
+        grid = self.grid(day)
+        starts = grid.starts(resolution)
+        keep = self._keep(grid, starts, start, end, t)
+        if keep.start < keep.stop:
             occ, before = self.day_occupancy(day, t)
             if grid.start <= t < grid.end:
                 occ = occ.copy()

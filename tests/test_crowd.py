@@ -299,9 +299,12 @@ def test_device_counts_come_from_the_model_in_blocks() -> None:
     d = date(2025, 3, 5)
     got = device.counts(d)
     assert same(got, site_days(site_spec(sc, "entrance"), SEED, [d]).day(0, 0))
-    o = d.toordinal()
-    neighbour = date.fromordinal(o - o % 8 + (o + 1) % 8)  # same block of 8 days
+    neighbour = d + timedelta(days=1)
+    assert device.cache.get((id(device), neighbour)) is None  # one request, one day
+    device.prefetch([neighbour, d + timedelta(days=2)])  # exports draw blocks of days
     assert device.cache.get((id(device), neighbour)) is not None
+    alone = site_days(site_spec(sc, "entrance"), SEED, [neighbour]).day(0, 0)
+    assert same(device.counts(neighbour), alone)
     assert device.counts(device.installed - timedelta(days=1)).in_.sum() == 0
 
 

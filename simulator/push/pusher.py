@@ -16,12 +16,14 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import aiohttp
 import numpy as np
 
 from simulator.clock import SimClock, wall_time
 from simulator.device import Device
+from simulator.model.counter import Counts
 from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
@@ -74,6 +76,13 @@ class _Channel:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_id: int = 0  # highest outbox id delivered in this run
     unflushed: int = 0  # delivered, not yet removed from the outbox
+    memo: tuple[date, Counts] | None = None  # the day being pushed (the fleet cache may evict)
+
+    def day_counts(self, day: date) -> Counts:
+        """The device's counts of a day, remembering the last day asked for."""
+        if self.memo is None or self.memo[0] != day:
+            self.memo = (day, self.device.counts(day))
+        return self.memo[1]
 
 
 class Pusher:
@@ -202,7 +211,8 @@ class Pusher:
                 skipped[dev_id] = due_count(ch.cursor, start, m)
                 ch.cursor = float(start)
             start, end = int(ch.cursor), interval_end(ch.cursor, m)
-            rows.append((dev_id, float(end), payload.stored_body(ch.device, start, end)))
+            body = payload.stored_body(ch.device, start, end, ch.day_counts)
+            rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
             heapq.heappush(self._heap, (interval_end(end, m), dev_id))
