@@ -290,50 +290,50 @@ class Device:
         self, start: float, end: float, resolution: Resolution, now: float | None = None
     ) -> Iterator[Chunk]:
         """In/out per bin for bins starting in [start, end), up to now, day by day."""
-        t = self.clock.now() if now is None else now
-        days = list(self._days(start, min(end, t + 86400)))
-        for k in range(0, len(days), BLOCK_DAYS):
-            self.prefetch(days[k : k + BLOCK_DAYS])
-            for day in days[k : k + BLOCK_DAYS]:
-                yield from self._traffic_day(day, start, end, resolution, t)
 
-    def _traffic_day(
-        self, day: date, start: float, end: float, resolution: Resolution, t: float
-    ) -> Iterator[Chunk]:
-        """The traffic chunk of one day, if any of its bins is returned."""
-        grid = self.grid(day)
-        starts = grid.starts(resolution)
-        keep = self._keep(grid, starts, start, end, t)
-        if keep.start < keep.stop:
+        def values(day: date, starts: IntArray, t: float) -> tuple[IntArray, ...]:
             obs = self.observed(day, t)
-            values = (bin_sums(obs.in_, starts)[keep], bin_sums(obs.out, starts)[keep])
-            yield Chunk(grid, starts, keep, values)
+            return bin_sums(obs.in_, starts), bin_sums(obs.out, starts)
+
+        return self._export(start, end, resolution, now, [self], values)
 
     def occupancy_peaks(
         self, start: float, end: float, resolution: Resolution, now: float | None = None
     ) -> Iterator[Chunk]:
         """Peak occupancy per bin for bins starting in [start, end), up to now, day by day."""
+
+        def values(day: date, starts: IntArray, t: float) -> tuple[IntArray, ...]:
+            grid = self.grid(day)
+            occ, before = self.day_occupancy(day, t)
+            if grid.start <= t < grid.end:  # the rest of today holds the value now
+                occ = occ.copy()
+                occ[grid.index_of(t) + 1 :] = occ[grid.index_of(t)]
+            return (bin_peaks(occ, before, starts),)
+
+        return self._export(start, end, resolution, now, self.site_doors, values)
+
+    def _export(
+        self,
+        start: float,
+        end: float,
+        resolution: Resolution,
+        now: float | None,
+        doors: list[Device],
+        values: Callable[[date, IntArray, float], tuple[IntArray, ...]],
+    ) -> Iterator[Chunk]:
+        """The chunks of the days with returned bins; ``doors`` are drawn ahead in blocks."""
         t = self.clock.now() if now is None else now
         days = list(self._days(start, min(end, t + 86400)))
         for k in range(0, len(days), BLOCK_DAYS):
-            for door in self.site_doors:
+            for door in doors:  # the day before too: a reset window may start there
                 door.prefetch(days[max(0, k - 1) : k + BLOCK_DAYS])
             for day in days[k : k + BLOCK_DAYS]:
-                yield from self._peaks_day(day, start, end, resolution, t)
-
-    def _peaks_day(
-        self, day: date, start: float, end: float, resolution: Resolution, t: float
-    ) -> Iterator[Chunk]:
-        """The occupancy-peak chunk of one day, if any of its bins is returned."""
-        grid = self.grid(day)
-        starts = grid.starts(resolution)
-        keep = self._keep(grid, starts, start, end, t)
-        if keep.start < keep.stop:
-            occ, before = self.day_occupancy(day, t)
-            if grid.start <= t < grid.end:
-                occ = occ.copy()
-                occ[grid.index_of(t) + 1 :] = occ[grid.index_of(t)]
-            yield Chunk(grid, starts, keep, (bin_peaks(occ, before, starts)[keep],))
+                grid = self.grid(day)
+                starts = grid.starts(resolution)
+                keep = self._keep(grid, starts, start, end, t)
+                if keep.start < keep.stop:
+                    per_bin = values(day, starts, t)
+                    yield Chunk(grid, starts, keep, tuple(v[keep] for v in per_bin))
 
     # ---- control methods ----------------------------------------------------------------
     def adjust_occupancy(self, value: int, now: float | None = None) -> None:
