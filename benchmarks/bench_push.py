@@ -210,6 +210,13 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
         f"p99 {1000 * pct(late_wall, 99):.1f}, "
         f"max {1000 * max(late_wall, default=float('nan')):.1f}"
     )
+    by_end: dict[float, list[float]] = {}
+    for d, x in zip(ok, late_sim, strict=True):
+        by_end.setdefault(d.interval_end, []).append(x)
+    print(
+        "p99 lateness of each interval in turn, simulated s: "
+        + " ".join(f"{pct(v, 99):.0f}" for _, v in sorted(by_end.items()))
+    )
     print(
         f"CPU per push {cpu_ms:.3f} ms (whole simulator process: schedule, payload, outbox, "
         f"HTTPS), ratio to baseline POST {cpu_ms / base['cpu_per_post_ms']:.2f}"

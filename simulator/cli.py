@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=_speed, help="simulated seconds per wall second (default 1; 0 freezes)"
     )
     s.add_argument("--db", default=":memory:", help="SQLite file for durable state (in memory)")
+    s.add_argument(
+        "--control-token",
+        help="bearer token of the control plane /sim/v1/ (default: the scenario's control.token)",
+    )
     v = sub.add_parser("validate", help="check a scenario file and report every problem")
     v.add_argument("scenario")
     export.add_parser(sub)
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return export.run(args, scenario)
     if args.command == "plot":
         return plot.run(args, scenario)
+    if args.control_token:
+        control = scenario.control.model_copy(update={"token": args.control_token})
+        scenario = scenario.model_copy(update={"control": control})
     start = args.start
     if start is None and scenario.start is not None:
         start = scenario.start.timestamp()

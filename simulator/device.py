@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,9 +40,12 @@ from simulator.model.frames import (
 )
 from simulator.model.frames import day_rng as frames_rng
 from simulator.model.passthrough import Countdown, countdown
-from simulator.model.site import BLOCK_DAYS, shared_site_days
-from simulator.scenario import DeviceConfig, installed_date
+from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
+from simulator.scenario import Burst, DeviceConfig, installed_date
 from simulator.store import Action, Store
+
+if TYPE_CHECKING:
+    from simulator.replay import Recording
 
 
 class DayCache:
@@ -157,15 +161,23 @@ class Device:
         """
         out: dict[date, Counts] = {}
         drawn = [d for d in days if d >= self.installed]
+        if self.replay is not None:  # counts from a recording (simulator/replay.py)
+            out.update((d, self.replay.day(d, self.grid(d))) for d in drawn)
+            drawn = []
         for d in days:
             if d < self.installed:
                 z = np.zeros(self.grid(d).n, dtype=np.int64)
                 out[d] = Counts(z, z, z, z)
         if drawn:
-            batch = shared_site_days(self.site_spec, self.seed, drawn)
+            extra = {d: self.extra_bursts[d] for d in drawn if d in self.extra_bursts}
+            if extra:  # bursts injected at run time (simulator/events.py)
+                batch = site_days(self.site_spec, self.seed, drawn, extra)
+            else:
+                batch = shared_site_days(self.site_spec, self.seed, drawn)
             door = self.site_spec.door(self.id)
             out.update((d, batch.day(door, k)) for k, d in enumerate(drawn))
         for d in days:
+            out[d] = self.doors_closed(d, out[d])
             self.cache.put((id(self), d), out[d])
         return [out[d] for d in days]
 
@@ -480,3 +492,46 @@ class Device:
             earlier = self.passthrough(start - 1e-3).events
             return bool(len(earlier) and earlier[-1] > since and t - earlier[-1] < io.pulse_seconds)
         return False
+
+    # ---- run-time events and replay (simulator/events.py, simulator/replay.py) -----------
+    #: Bursts injected at run time, by local day; the fleet shares one dict among a site's
+    #: doors (this class default is never written to).
+    extra_bursts: dict[date, list[Burst]] = {}  # noqa: RUF012
+    #: A recording the counts are replayed from instead of the crowd model (or None).
+    replay: Recording | None = None
+
+    def doors_closed(self, day: date, c: Counts) -> Counts:
+        """The counts with the minutes the door was closed ("door" actions, 0 = closed) zeroed."""
+        if self.store.last(self.id, "door", math.inf) is None:
+            return c
+        grid = self.grid(day)
+        before = self.store.last(self.id, "door", grid.start)
+        state = before is not None and before.value == 0
+        closed = np.zeros(grid.n, dtype=bool)
+        pos = 0
+        for a in self.store.actions(self.id, "door", grid.start, grid.end):
+            idx = min(grid.n, max(0, math.ceil((a.at - grid.start) / 60)))
+            closed[pos:idx] = state
+            state, pos = a.value == 0, max(pos, idx)
+        closed[pos:] = state
+        if not closed.any():
+            return c
+        z = [np.where(closed, 0, a) for a in (c.in_, c.out, c.in_adults, c.out_adults)]
+        return Counts(z[0], z[1], z[2], z[3])
+
+    def is_door_closed(self, now: float | None = None) -> bool:
+        """Whether the door is closed now."""
+        t = self.clock.now() if now is None else now
+        last = self.store.last(self.id, "door", t)
+        return last is not None and last.value == 0
+
+    def uptime(self, now: float | None = None) -> float:
+        """Seconds since the device last booted."""
+        t = self.clock.now() if now is None else now
+        return max(0.0, t - self.boot_time(t))
+
+    def forget_derived(self) -> None:
+        """Drop memoised values derived from the store (after events changed it)."""
+        self._realtime = None
+        self._rates_memo = None
+        self._frame_cache = None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from simulator.api.auth import DigestAuthenticator
+from simulator.api.faults import Faults
 from simulator.clock import SimClock
 from simulator.device import DayCache, Device
+from simulator.events import EventScheduler, install_push_gate
+from simulator.journal import Journal
 from simulator.model.site import site_specs
 from simulator.push import Pusher
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.replay import load_recording
+from simulator.scenario import Burst, DeviceConfig, Scenario
 from simulator.store import Store
 
 
@@ -53,6 +59,62 @@ class Fleet:
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
         self.pusher = Pusher(self.devices, clock, self.store, seed=self.seed)
+        self._setup_control(start)
+
+    # ---- the control plane's side: events, faults, journal, reset ------------------------
+    def _setup_control(self, start: float) -> None:
+        """Bursts shared by a site's doors, replays, journal, faults, and the timeline."""
+        self.sim_start = start
+        self.start_speed = self.clock.speed
+        bursts: dict[str, dict[date, list[Burst]]] = {}
+        for d in self.devices:
+            d.extra_bursts = bursts.setdefault(d.site_spec.name, {})
+            if d.cfg.replay is not None:
+                d.replay = load_recording(d.cfg.replay.file)
+        self.control_token = self.scenario.control.token
+        self.journal = Journal(self.scenario.control.journal_size)
+        self.faults = Faults(seed=self.seed)
+        self.events = EventScheduler(self, start)
+        self.events.load()
+        self.events.run_due(start)
+        install_push_gate(self)
+
+    def invalidate(self, devices: list[Device] | None = None) -> None:
+        """Forget cached days and memos after events changed what devices report."""
+        self.cache.clear()
+        for d in self.devices if devices is None else devices:
+            d.forget_derived()
+
+    def reset(self, device: str | None = None, clock: bool = True) -> None:
+        """Back to the scenario's state: one device (its actions, events, journal) or all.
+
+        The whole simulator also gets its clock back (start and speed) unless ``clock`` is
+        False; data pushed already stays pushed. Timeline events due by then happen again.
+        """
+        if device is not None:
+            self.store.clear(device)
+            self.store.events_reset(device)
+            self.journal.clear(device)
+        else:
+            self.store.clear()
+            self.store.events_reset()
+            self.journal.clear()
+            if clock:
+                self.clock.set(self.sim_start)
+                self.clock.set_speed(self.start_speed)
+                for d in self.devices:
+                    d.booted_at = float(int(self.sim_start))
+        self.events.load()
+        self.invalidate()
+        self.events.run_due()
+        self.pusher.poke()
+
+    def address_of(self, device: Device) -> tuple[str, int] | None:
+        """The first address a device answers on, if it is bound."""
+        for addr, d in self._addresses.items():
+            if d is device:
+                return addr
+        return None
 
     def bind(self, device: Device, host: str, port: int) -> None:
         """Route requests that arrive on ``host:port`` to ``device``."""

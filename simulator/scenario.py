@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulator.timeline import EVENT_KINDS, Event, FaultSpec, event_devices
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -319,6 +321,12 @@ class PushConfig(_Model):
         return self
 
 
+class ReplayConfig(_Model):
+    """Counts replayed from a recording: the device's own a3dpc minute CSV export."""
+
+    file: str = Field(min_length=1)  # relative to the scenario file
+
+
 class DeviceConfig(_Model):
     """One simulated device: identity, users, configuration and its crowd."""
 
@@ -342,6 +350,7 @@ class DeviceConfig(_Model):
     frames: FramesConfig = Field(default_factory=FramesConfig)
     io: IOConfig = Field(default_factory=IOConfig)
     product: ProductConfig = Field(default_factory=ProductConfig)
+    replay: ReplayConfig | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -385,6 +394,38 @@ class DeviceConfig(_Model):
         return self.name or f"axis-{self.serial.lower()}"
 
 
+class ControlConfig(_Model):
+    """The control plane (/sim/v1/): the bearer token it asks for (null: none)."""
+
+    token: str | None = Field(default="p8815-sim", min_length=1)
+    journal_size: int = Field(default=200, ge=1, le=100000)
+
+
+class FleetTemplate(_Model):
+    """``count`` devices made from one template, with ids, serials and IPs derived in turn."""
+
+    count: int = Field(ge=1, le=100000)
+    id_prefix: str = Field(default="door-", pattern=r"^[A-Za-z0-9_-]*$")
+    serial_start: str = Field(default="ACCC8E000000", pattern=r"^[0-9A-Fa-f]{12}$")
+    template: DeviceConfig = Field(default_factory=DeviceConfig)
+
+    def expand(self) -> list[DeviceConfig]:
+        """The devices: ``<prefix>0000``... serial_start + i, IP 10.x.y.z, name from the id."""
+        width = max(4, len(str(self.count - 1)))
+        base = int(self.serial_start, 16)
+        out = []
+        for i in range(self.count):
+            n = i + 1
+            ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+            update = {
+                "id": f"{self.id_prefix}{i:0{width}d}",
+                "serial": f"{base + i:012X}",
+                "ip_address": ip,
+            }
+            out.append(self.template.model_copy(update=update))
+        return out
+
+
 class Scenario(_Model):
     """A whole simulation: devices, seed and the simulated start."""
 
@@ -393,7 +434,47 @@ class Scenario(_Model):
     seed: int = Field(default=42, ge=0)
     start: datetime | None = None
     speed: float = Field(default=1.0, ge=0)
-    devices: list[DeviceConfig] = Field(default_factory=lambda: [DeviceConfig()], min_length=1)
+    devices: list[DeviceConfig] = Field(default_factory=lambda: [DeviceConfig()])
+    fleet: FleetTemplate | None = None
+    timeline: list[Event] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fleet_only(cls, data: Any) -> Any:
+        """With a ``fleet`` template and no ``devices``, the fleet is all the devices."""
+        if isinstance(data, dict) and data.get("fleet") is not None and "devices" not in data:
+            data = {**data, "devices": []}
+        return data
+
+    @model_validator(mode="after")
+    def _expand_fleet(self) -> Scenario:
+        if self.fleet is not None:
+            object.__setattr__(self, "devices", [*self.devices, *self.fleet.expand()])
+        if not self.devices:
+            raise ValueError("no devices: list some under devices, or add a fleet template")
+        return self
+
+    @model_validator(mode="after")
+    def _check_timeline(self) -> Scenario:
+        by_id = {d.id: d for d in self.devices}
+        for i, ev in enumerate(self.timeline):
+            for dev in event_devices(ev):
+                if dev not in by_id:
+                    raise ValueError(f"timeline.{i}: no device {dev!r} (use a device id)")
+            if ev.kind == "adjust_occupancy":
+                targets = [by_id[ev.device]] if ev.device else list(self.devices)
+                for d in targets:
+                    if d.occupancy.role == "secondary" or not d.occupancy.estimation:
+                        raise ValueError(
+                            f"timeline.{i}: {d.id} cannot adjust occupancy (a secondary, or "
+                            "estimation off); name the site's primary as device"
+                        )
+        for i, f in enumerate(self.faults):
+            if f.device is not None and f.device not in by_id:
+                raise ValueError(f"faults.{i}: no device {f.device!r} (use a device id)")
+        return self
 
     @field_validator("start")
     @classmethod
@@ -476,7 +557,12 @@ _HINTS = {
     "extra_forbidden": "remove it or check its spelling against docs/SCENARIOS.md",
     "missing": "add it",
     "literal_error": "use one of the listed values",
+    "union_tag_invalid": "use one of the listed kinds (docs/SCENARIOS.md, Timeline)",
 }
+
+
+_LOC_RE = re.compile(r"^((?:timeline|faults|devices)(?:\.\d+)+): ")
+_TAGS = frozenset(EVENT_KINDS)
 
 
 def _yaml_lines(text: str) -> dict[tuple[str | int, ...], int]:
@@ -522,13 +608,18 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         problems = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            msg = err["msg"].removeprefix("Value error, ")
+            named = _LOC_RE.match(msg)  # a model check naming its place: "timeline.3: ..."
+            if not loc and named:
+                loc = tuple(int(x) if x.isdigit() else x for x in named[1].split("."))
+                msg = msg[named.end() :]
+            loc = tuple(p for i, p in enumerate(loc) if not (i == 2 and p in _TAGS))
             path = ".".join(str(p) for p in loc) or "(top level)"
             line = None
             for n in range(len(loc), -1, -1):
                 line = lines.get(loc[:n])
                 if line is not None:
                     break
-            msg = err["msg"].removeprefix("Value error, ")
             hint = _HINTS.get(err["type"])
             where = f"line {line}: " if line else ""
             problems.append(f"{where}{path}: {msg}" + (f" (fix: {hint})" if hint else ""))
@@ -547,4 +638,26 @@ def load_scenario(path: str | Path) -> Scenario:
             json.loads(text)
         except json.JSONDecodeError as e:
             raise ScenarioError(str(p), [f"line {e.lineno}: not valid JSON: {e.msg}"]) from None
-    return parse_scenario(text, str(p))
+    return resolve_files(parse_scenario(text, str(p)), p.parent, str(p))
+
+
+def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
+    """Make replay files relative to ``base`` absolute, and check that each can be read."""
+    problems = []
+    devices = []
+    for i, d in enumerate(scenario.devices):
+        if d.replay is not None:
+            f = Path(d.replay.file)
+            f = f if f.is_absolute() else base / f
+            if not f.is_file():
+                problems.append(
+                    f"devices.{i}.replay.file: cannot read {str(f)!r} (fix: a path to an "
+                    "a3dpc minute CSV export, relative to the scenario file)"
+                )
+            d = d.model_copy(update={"replay": ReplayConfig(file=str(f.resolve()))})
+        devices.append(d)
+    if problems:
+        raise ScenarioError(source, problems)
+    if devices == scenario.devices:
+        return scenario
+    return scenario.model_copy(update={"devices": devices})

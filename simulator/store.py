@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS push_cursor (
     device TEXT PRIMARY KEY,
     produced_until REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sim_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT UNIQUE,
+    device TEXT,
+    due REAL NOT NULL,
+    body TEXT NOT NULL,
+    applied INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -202,6 +210,40 @@ class Store:
             self._db.execute("DELETE FROM push_outbox WHERE device = ?", (device,))
             self._db.execute("DELETE FROM push_cursor WHERE device = ?", (device,))
             self._outbox_sizes.pop(device, None)
+
+    # ---- scheduled and injected events (simulator/events.py) -----------------------------
+    def event_add(self, due: float, body: str, device: str | None, key: str | None = None) -> int:
+        """Durably record an event; a ``key`` already present is kept. Returns its id."""
+        if key is not None:
+            row = self._db.execute("SELECT id FROM sim_events WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return int(row[0])
+        cur = self._db.execute(
+            "INSERT INTO sim_events (key, device, due, body) VALUES (?, ?, ?, ?)",
+            (key, device, due, body),
+        )
+        return int(cur.lastrowid or 0)
+
+    def events(self) -> list[tuple[int, str | None, float, str, bool]]:
+        """Every recorded event as (id, key, due, body, applied), in due order."""
+        rows = self._db.execute(
+            "SELECT id, key, due, body, applied FROM sim_events ORDER BY due, id"
+        ).fetchall()
+        return [(int(i), k, float(d), b, bool(a)) for i, k, d, b, a in rows]
+
+    def event_applied(self, event_id: int) -> None:
+        """Mark an event as applied."""
+        self._db.execute("UPDATE sim_events SET applied = 1 WHERE id = ?", (event_id,))
+
+    def event_delete(self, event_id: int) -> None:
+        """Forget one event."""
+        self._db.execute("DELETE FROM sim_events WHERE id = ?", (event_id,))
+
+    def events_reset(self, device: str | None = None) -> None:
+        """Forget injected events and mark timeline ones (with a key) as not applied."""
+        where, args = ("", ()) if device is None else (" AND device = ?", (device,))
+        self._db.execute("DELETE FROM sim_events WHERE key IS NULL" + where, args)
+        self._db.execute("UPDATE sim_events SET applied = 0 WHERE key IS NOT NULL" + where, args)
 
     def close(self) -> None:
         """Close the database."""

@@ -505,3 +505,49 @@ async def test_delivery_log_is_bounded(
     await pusher.wait_idle()
     log = pusher.deliveries("entrance")
     assert [utc(d.interval_end) for d in log] == minutes(BOUNDARY + 7 * 60, 4)
+
+
+async def test_a_simulated_receiver_outage_holds_delivery(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    down = {"entrance": True}
+    fleet.pusher.receiver_down = lambda dev: down.get(dev, False)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40 + 120)
+    fleet.pusher.poke()
+    await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
+    assert receiver.requests == []
+    assert fleet.pusher.deliveries("entrance")[0].error == "receiver down (simulated outage)"
+    down["entrance"] = False
+    await fleet.pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 3)
+
+
+async def test_a_changed_interval_continues_from_the_saved_cursor(
+    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Pusher]
+) -> None:
+    db = tmp_path / "sim.db"
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    clock.advance(40)
+    await fleet.pusher.wait_idle()
+    await fleet.pusher.stop()
+    fleet.store.close()
+    clock2 = SimClock(start=clock.now(), speed=0)
+    fleet2 = make_fleet(receiver.url, clock2, Store(db), ca_file=ca_file, interval_minutes=5)
+    running.append(fleet2.pusher)
+    await fleet2.pusher.start()
+    clock2.advance(9 * 60)  # 10:40
+    await fleet2.pusher.wait_idle()
+    spans = [
+        (r.doc["data"]["utcFrom"][11:16], r.doc["data"]["utcTo"][11:16]) for r in receiver.requests
+    ]
+    assert spans == [("10:30", "10:31"), ("10:31", "10:35"), ("10:35", "10:40")]
+    assert len(receiver.requests[1].doc["data"]["measurements"]) == 4
+    await fleet2.pusher.stop()
+    fleet2.store.close()

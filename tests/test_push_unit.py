@@ -168,3 +168,35 @@ def test_outbox_is_durable_bounded_and_ordered(tmp_path: Path) -> None:
     s.outbox_clear("a")
     assert s.outbox_size("a") == 0 and s.push_cursor("a") is None
     s.close()
+
+
+def test_a_scenario_file_configures_the_push() -> None:
+    sc = parse_scenario(
+        "devices:\n"
+        "  - id: door\n"
+        "    push:\n"
+        "      url: https://receiver.example/counts\n"
+        "      interval_minutes: 5\n"
+        "      token: abc\n"
+        "      timezone_key: timeZone\n"
+        "      backoff_initial_s: 0.5\n"
+    )
+    push = sc.devices[0].push
+    assert push is not None
+    assert (push.interval_minutes, push.token, push.timezone_key) == (5, "abc", "timeZone")
+    assert (push.outbox_limit, push.backoff_max_s, push.measurements) == (10080, 300.0, "minute")
+    assert Scenario().devices[0].push is None  # no push unless configured
+
+
+def test_serve_refuses_an_unreadable_ca_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from simulator.cli import main
+
+    f = tmp_path / "s.yaml"
+    f.write_text(
+        "devices:\n  - push:\n      url: https://127.0.0.1:9/p\n"
+        f"      ca_file: {tmp_path}/missing.pem\n"
+    )
+    assert main(["serve", str(f), "--port", "0"]) == 2
+    assert "ca_file" in capsys.readouterr().err

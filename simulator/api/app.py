@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc, stereo, vapix
+from simulator.api import a3dpc, control, faults, stereo, vapix
 from simulator.api.auth import role_allows
 from simulator.api.common import DEVICE, FLEET, USER, model_serves, security_level
 from simulator.api.errors import error_response
@@ -37,6 +39,8 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     A user whose role is too low gets a new challenge, as Apache's failed ``Require`` does.
     """
     fleet = request.app[FLEET]
+    if request.path.startswith("/sim/"):
+        return await control.guard(request, handler)  # the control plane: its own token
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     device = fleet.resolve(sockname)
     if device is None:
@@ -48,11 +52,33 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)  # 404/405 without asking for credentials
     checker = fleet.auth[device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
+    journal, now = fleet.journal, fleet.clock.now()
     if not result.ok:
+        journal.record(device.id, now, request.method, request.path_qs, 401, result.reason)
         return _challenge(checker.challenge(stale=result.stale))
     if result.role is None or not role_allows(result.role, security_level(request)):
+        journal.record(device.id, now, request.method, request.path_qs, 401, "forbidden")
         return _challenge(checker.challenge())
     request[USER] = result.user or ""
+    try:
+        if fleet.faults.active and (rule := fleet.faults.pick(device.id, request.path)):
+            resp = await rule.chain(request, partial(_answer, request, handler))
+        else:
+            resp = await handler(request)
+    except web.HTTPException as e:
+        journal.record(device.id, now, request.method, request.path_qs, e.status, "ok", result.user)
+        raise
+    except faults.ConnectionDropped:
+        journal.record(device.id, now, request.method, request.path_qs, 0, "ok", result.user)
+        return web.Response(status=499)  # nobody receives it: the connection is gone
+    except Exception as exc:
+        resp = error_response(request, exc)
+    journal.record(device.id, now, request.method, request.path_qs, resp.status, "ok", result.user)
+    return resp
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The device's own answer under a fault (errors converted, as without one)."""
     try:
         return await handler(request)
     except web.HTTPException:
@@ -68,8 +94,10 @@ def create_app(fleet: Fleet) -> web.Application:
     app.add_routes(a3dpc.routes)
     app.add_routes(stereo.routes)
     app.add_routes(vapix.routes)
+    app.add_routes(control.routes)
     app.on_startup.append(boot_devices)
     app.cleanup_ctx.append(push_ctx)
+    app.cleanup_ctx.append(events_ctx)
     return app
 
 
@@ -89,3 +117,13 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
         await pusher.start()
     yield
     await pusher.stop()
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Apply timeline events as the running clock reaches them; stop and await it after."""
+    events = app[FLEET].events
+    events.run_due()
+    task = asyncio.create_task(events.run(), name="sim-events")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -8,8 +8,7 @@ retried push carries the time it was actually sent, in the vendor sample's key o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,18 +34,15 @@ def local_text(t: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(t, tz).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def interval_counts(
-    device: Device, start: int, end: int, day_counts: Callable[[date], Counts] | None = None
-) -> Counts:
+def interval_counts(device: Device, start: int, end: int) -> Counts:
     """The device's complete per-minute counts of the minutes in ``[start, end)``."""
-    counts_of = device.counts if day_counts is None else day_counts
     parts: list[Counts] = []
     t = start
     while t < end:
         grid = device.grid(device.local_date(t))
         stop = min(end, grid.end)
         i, j = (t - grid.start) // 60, (stop - grid.start) // 60
-        c = counts_of(grid.day)
+        c = device.counts(grid.day)
         parts.append(Counts(c.in_[i:j], c.out[i:j], c.in_adults[i:j], c.out_adults[i:j]))
         t = stop
     if len(parts) == 1:
@@ -104,14 +100,12 @@ def data(start: int, end: int, counts: Counts, tz: ZoneInfo, per: str) -> dict[s
     return {**_span(start, end, tz), "measurements": ms}
 
 
-def stored_body(
-    device: Device, start: int, end: int, day_counts: Callable[[date], Counts] | None = None
-) -> str:
+def stored_body(device: Device, start: int, end: int) -> str:
     """What the outbox keeps for one interval: the document's data and sensor objects."""
     push = device.cfg.push
     if push is None:
         raise ValueError(f"device {device.id} has no push configured")
-    counts = interval_counts(device, start, end, day_counts)
+    counts = interval_counts(device, start, end)
     doc = {
         "data": data(start, end, counts, device.tz, push.measurements),
         "sensor": sensor(device.cfg, push),

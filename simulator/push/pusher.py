@@ -14,16 +14,14 @@ import contextlib
 import heapq
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
 import aiohttp
 import numpy as np
 
 from simulator.clock import SimClock, wall_time
 from simulator.device import Device
-from simulator.model.counter import Counts
 from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
@@ -76,13 +74,6 @@ class _Channel:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_id: int = 0  # highest outbox id delivered in this run
     unflushed: int = 0  # delivered, not yet removed from the outbox
-    memo: tuple[date, Counts] | None = None  # the day being pushed (the fleet cache may evict)
-
-    def day_counts(self, day: date) -> Counts:
-        """The device's counts of a day, remembering the last day asked for."""
-        if self.memo is None or self.memo[0] != day:
-            self.memo = (day, self.device.counts(day))
-        return self.memo[1]
 
 
 class Pusher:
@@ -118,6 +109,8 @@ class Pusher:
         self._poke = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        # A simulated receiver outage (control plane, scenario timeline): device id -> down?
+        self.receiver_down: Callable[[str], bool] | None = None
 
     @property
     def active(self) -> bool:
@@ -141,6 +134,7 @@ class Pusher:
             m = ch.cfg.interval_minutes
             ch.cursor = float(interval_start(now, m)) if saved is None else saved
             ch.delivered_id = 0
+            ch.device.counts(ch.device.local_date(ch.cursor))  # warm now, not at the boundary
             self._heap.append((interval_end(ch.cursor, m), ch.device.id))
         heapq.heapify(self._heap)
         self._poke = asyncio.Event()
@@ -211,7 +205,7 @@ class Pusher:
                 skipped[dev_id] = due_count(ch.cursor, start, m)
                 ch.cursor = float(start)
             start, end = int(ch.cursor), interval_end(ch.cursor, m)
-            body = payload.stored_body(ch.device, start, end, ch.day_counts)
+            body = payload.stored_body(ch.device, start, end)
             rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
@@ -295,8 +289,11 @@ class Pusher:
                 entry_id, attempt = entry.id, 0
             attempt += 1
             assert self._session is not None
-            body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
-            result = await post(self._session, ch.cfg, body)
+            if self.receiver_down is not None and self.receiver_down(dev_id):
+                result = Attempt(None, "receiver down (simulated outage)", 0.0)
+            else:
+                body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
+                result = await post(self._session, ch.cfg, body)
             self._record(ch, entry.id, entry.due, attempt, result)
             if result.ok:
                 ch.delivered_id = entry.id

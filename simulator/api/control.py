@@ -1,0 +1,409 @@
+"""The control plane under ``/sim/v1/``: clock, events, faults, journal, state and reset.
+
+It answers on every device's address, asks for its own bearer token (the scenario's
+``control.token``, or ``--control-token``), never for device credentials, and answers bad
+input with ``400 {"error": {"message": ..., "field": ...}}``. Handlers parse a body into a
+pydantic model, make one call on the fleet and render JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from simulator.api import openapi
+from simulator.api.common import FLEET
+from simulator.device import Device
+from simulator.errors import DeviceError
+from simulator.events import EVENT, EventError
+from simulator.fleet import Fleet
+from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSpec, parse_duration
+
+log = logging.getLogger("simulator.control")
+
+PREFIX = "/sim/v1"
+routes = web.RouteTableDef()
+M = TypeVar("M", bound=BaseModel)
+
+
+class ControlError(Exception):
+    """Bad input to the control plane: the field at fault and why (400, or ``status``)."""
+
+    def __init__(self, field: str | None, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def error(status: int, message: str, field: str | None = None) -> web.Response:
+    """The control plane's JSON error body."""
+    body: dict[str, Any] = {"message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for i, p in enumerate(loc) if not (i == 0 and p in EVENT_KINDS)]
+    return ".".join(parts) or "body"
+
+
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the bearer token, run a control handler, turn every failure into JSON."""
+    fleet = request.app[FLEET]
+    token = fleet.control_token
+    if token is not None and request.path != f"{PREFIX}/openapi.json":
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            resp = error(401, "missing or wrong control token (Authorization: Bearer <token>)")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="p8815-sim control"'
+            return resp
+    exc = request.match_info.http_exception
+    if exc is not None:
+        return error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+    try:
+        return await handler(request)
+    except ControlError as e:
+        return error(e.status, e.message, e.field)
+    except EventError as e:
+        return error(400, str(e), e.field)
+    except ValidationError as e:
+        first = e.errors()[0]
+        return error(400, first["msg"].removeprefix("Value error, "), _field(first["loc"]))
+    except DeviceError as e:
+        return error(409, e.message, "device")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("control plane failure on %s %s", request.method, request.path)
+        return error(500, "internal error of the simulator (logged)")
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    """The JSON body parsed into ``model`` (an empty body is ``{}``)."""
+    text = await request.text()
+    if not text.strip():
+        text = "{}"
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ControlError("body", f"not valid JSON: {first['msg']}") from None
+        raise
+
+
+def _fleet(request: web.Request) -> Fleet:
+    return request.app[FLEET]
+
+
+def _device(request: web.Request) -> Device:
+    name = request.match_info["device"]
+    device = _fleet(request).by_id.get(name)
+    if device is None:
+        raise ControlError("device", f"no device {name!r}", status=404)
+    return device
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SetClock(_In):
+    """Body of POST /clock/set."""
+
+    time: datetime
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+
+
+class Advance(_In):
+    """Body of POST /clock/advance."""
+
+    by: float = Field(ge=0)
+
+    _by = field_validator("by", mode="before")(parse_duration)
+
+
+class Speed(_In):
+    """Body of POST /clock/speed."""
+
+    speed: float = Field(ge=0, le=1e9)
+
+
+class Reset(_In):
+    """Body of POST /reset."""
+
+    clock: bool = True
+
+
+def clock_state(fleet: Fleet) -> dict[str, Any]:
+    """The clock as the control plane shows it."""
+    now = fleet.clock.now()
+    nxt = fleet.events.next_due()
+    return {
+        "now": _iso(now),
+        "epoch": now,
+        "speed": fleet.clock.speed,
+        "frozen": fleet.clock.speed == 0,
+        "start": _iso(fleet.sim_start),
+        "next_event": None if nxt is None else _iso(nxt),
+    }
+
+
+@routes.get(f"{PREFIX}/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    """Read the simulated clock."""
+    return web.json_response(clock_state(_fleet(request)))
+
+
+@routes.post(f"{PREFIX}/clock/set")
+async def set_clock(request: web.Request) -> web.Response:
+    """Set the clock; forward, everything due on the way happens first, in order."""
+    body, fleet = await _body(request, SetClock), _fleet(request)
+    t = body.time.timestamp()
+    if t >= fleet.clock.now():
+        fleet.events.advance_to(t)
+    else:
+        fleet.clock.set(t)
+        fleet.pusher.poke()
+    return web.json_response(clock_state(fleet))
+
+
+@routes.post(f"{PREFIX}/clock/advance")
+async def advance_clock(request: web.Request) -> web.Response:
+    """Advance the clock by a duration, running everything that falls due, in order."""
+    body, fleet = await _body(request, Advance), _fleet(request)
+    ran = fleet.events.advance_to(fleet.clock.now() + body.by)
+    return web.json_response({**clock_state(fleet), "applied": [s.describe() for s in ran]})
+
+
+@routes.post(f"{PREFIX}/clock/speed")
+async def set_speed(request: web.Request) -> web.Response:
+    """Change the clock's speed (0 freezes it)."""
+    body, fleet = await _body(request, Speed), _fleet(request)
+    fleet.clock.set_speed(body.speed)
+    fleet.pusher.poke()
+    return web.json_response(clock_state(fleet))
+
+
+@routes.post(f"{PREFIX}/clock/freeze")
+async def freeze_clock(request: web.Request) -> web.Response:
+    """Freeze the clock where it is."""
+    fleet = _fleet(request)
+    fleet.clock.set_speed(0)
+    return web.json_response(clock_state(fleet))
+
+
+@routes.get(f"{PREFIX}/events")
+async def list_events(request: web.Request) -> web.Response:
+    """Scheduled (pending) and applied events, in due order."""
+    ev = _fleet(request).events
+    return web.json_response(
+        {
+            "scheduled": [s.describe() for s in ev.scheduled()],
+            "applied": [s.describe() for s in ev.applied()],
+        }
+    )
+
+
+@routes.post(f"{PREFIX}/events")
+async def inject_event(request: web.Request) -> web.Response:
+    """Inject an event now (no at/after) or at a time; recorded before the answer."""
+    text = await request.text()
+    try:
+        event = EVENT.validate_json(text or "{}")
+    except ValidationError as e:
+        first = e.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ControlError("body", f"not valid JSON: {first['msg']}") from None
+        if first["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            raise ControlError("kind", f"kind must be one of {', '.join(EVENT_KINDS)}") from None
+        raise
+    scheduled = _fleet(request).events.inject(event)
+    return web.json_response(scheduled.describe(), status=201)
+
+
+@routes.delete(f"{PREFIX}/events/{{id}}")
+async def cancel_event(request: web.Request) -> web.Response:
+    """Cancel a pending event."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise ControlError("id", f"{raw!r} is not an event id")
+    if not _fleet(request).events.cancel(int(raw)):
+        raise ControlError("id", f"no pending event {raw}", status=404)
+    return web.json_response({"cancelled": int(raw)})
+
+
+def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
+    """A device's live state."""
+    now = fleet.clock.now()
+    rt = d.realtime(now)
+    stats = d.frame_stats(now)
+    pt = d.passthrough(now)
+    addr = fleet.address_of(d)
+    state: dict[str, Any] = {
+        "id": d.id,
+        "model": d.cfg.model,
+        "serial": d.cfg.serial_upper,
+        "url": None if addr is None else f"http://{addr[0]}:{addr[1]}",
+        "site": d.cfg.site,
+        "role": d.cfg.occupancy.role,
+        "booted_at": _iso(d.boot_time(now)),
+        "uptime_s": round(d.uptime(now), 3),
+        "frames": stats.frames,
+        "fps": round(stats.fps, 3),
+        "occupancy": rt.occupancy,
+        "total_in": rt.total_in,
+        "total_out": rt.total_out,
+        "door_closed": d.is_door_closed(now),
+        "io_output": d.io_output(now),
+        "passthrough": {"count": pt.count, "threshold": pt.threshold, "events": len(pt.events)},
+        "replay": d.replay is not None,
+        "push": None,
+    }
+    if d.cfg.push is not None:
+        s = fleet.pusher.stats(d.id)
+        state["push"] = {
+            "url": d.cfg.push.url,
+            "receiver_down": fleet.events.outages.down(d.id, now),
+            "pending": fleet.pusher.pending(d.id),
+            "produced": s.produced,
+            "delivered": s.delivered,
+            "failed_attempts": s.failed_attempts,
+            "dropped": s.dropped,
+        }
+    return state
+
+
+@routes.get(f"{PREFIX}/devices")
+async def list_devices(request: web.Request) -> web.Response:
+    """Every device: id, model, serial and address."""
+    fleet = _fleet(request)
+    out = []
+    for d in fleet.devices:
+        addr = fleet.address_of(d)
+        url = None if addr is None else f"http://{addr[0]}:{addr[1]}"
+        out.append({"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": url})
+    return web.json_response({"devices": out})
+
+
+@routes.get(f"{PREFIX}/devices/{{device}}")
+async def get_device(request: web.Request) -> web.Response:
+    """A device's live state."""
+    return web.json_response(device_state(_fleet(request), _device(request)))
+
+
+@routes.post(f"{PREFIX}/devices/{{device}}/reset")
+async def reset_device(request: web.Request) -> web.Response:
+    """Reset one device to its scenario state (the clock is left alone)."""
+    fleet, d = _fleet(request), _device(request)
+    fleet.reset(d.id)
+    return web.json_response(device_state(fleet, d))
+
+
+@routes.post(f"{PREFIX}/reset")
+async def reset_all(request: web.Request) -> web.Response:
+    """Reset the whole simulator to its scenario state (and its clock, unless clock: false)."""
+    body, fleet = await _body(request, Reset), _fleet(request)
+    fleet.reset(clock=body.clock)
+    return web.json_response(clock_state(fleet))
+
+
+@routes.get(f"{PREFIX}/journal/{{device}}")
+async def get_journal(request: web.Request) -> web.Response:
+    """The last requests a device received (``?limit=N``), oldest first."""
+    d, fleet = _device(request), _fleet(request)
+    raw = request.query.get("limit")
+    if raw is not None and not raw.isdigit():
+        raise ControlError("limit", f"{raw!r} is not a whole number")
+    limit = None if raw is None else int(raw)
+    entries = fleet.journal.entries(d.id, limit)
+    return web.json_response({"device": d.id, "size": fleet.journal.size, "entries": entries})
+
+
+@routes.delete(f"{PREFIX}/journal")
+async def clear_journal(request: web.Request) -> web.Response:
+    """Forget every device's journal."""
+    _fleet(request).journal.clear()
+    return web.json_response({"cleared": True})
+
+
+@routes.get(f"{PREFIX}/push/{{device}}")
+async def push_log(request: web.Request) -> web.Response:
+    """A device's push delivery log (bounded), oldest first."""
+    d, fleet = _device(request), _fleet(request)
+    if d.cfg.push is None:
+        raise ControlError("device", f"{d.id} has no push configured", status=404)
+    log_ = [
+        {
+            "entry": x.entry,
+            "interval_end": _iso(x.interval_end),
+            "attempt": x.attempt,
+            "status": x.status,
+            "error": x.error,
+            "latency_s": round(x.latency_s, 6),
+            "sim_time": _iso(x.sim_time),
+        }
+        for x in fleet.pusher.deliveries(d.id)
+    ]
+    return web.json_response({"device": d.id, "deliveries": log_})
+
+
+@routes.get(f"{PREFIX}/faults")
+async def list_faults(request: web.Request) -> web.Response:
+    """The faults switched on."""
+    rules = _fleet(request).faults.rules.values()
+    return web.json_response({"faults": [r.describe() for r in rules]})
+
+
+@routes.post(f"{PREFIX}/faults")
+async def add_fault(request: web.Request) -> web.Response:
+    """Switch a fault on now (recorded as a fault_on event)."""
+    spec, fleet = await _body(request, FaultSpec), _fleet(request)
+    if spec.device is not None and spec.device not in fleet.by_id:
+        raise ControlError("device", f"no device {spec.device!r}")
+    if spec.id is None:
+        spec = spec.model_copy(update={"id": fleet.faults.next_id()})
+    fleet.events.inject(FaultOnEvent(kind="fault_on", fault=spec))
+    rule = fleet.faults.rules[str(spec.id)]
+    return web.json_response(rule.describe(), status=201)
+
+
+@routes.delete(f"{PREFIX}/faults")
+async def clear_faults(request: web.Request) -> web.Response:
+    """Switch every fault off."""
+    fleet = _fleet(request)
+    n = len(fleet.faults.rules)
+    fleet.events.inject(FaultOffEvent(kind="fault_off"))
+    return web.json_response({"removed": n})
+
+
+@routes.delete(f"{PREFIX}/faults/{{id}}")
+async def remove_fault(request: web.Request) -> web.Response:
+    """Switch one fault off."""
+    fleet, rid = _fleet(request), request.match_info["id"]
+    if rid not in fleet.faults.rules:
+        raise ControlError("id", f"no fault {rid!r}", status=404)
+    fleet.events.inject(FaultOffEvent(kind="fault_off", id=rid))
+    return web.json_response({"removed": 1})
+
+
+@routes.get(f"{PREFIX}/openapi.json")
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of the control plane."""
+    return web.json_response(openapi.document())

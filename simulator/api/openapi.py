@@ -1,0 +1,134 @@
+"""The OpenAPI 3.1 document of the control plane, its schemas taken from the pydantic models."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from simulator.events import EVENT
+from simulator.timeline import FaultSpec
+
+_ERROR = {
+    "description": "bad input: the field at fault and why",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def _op(summary: str, body: str | None = None, status: str = "200") -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {status: _OK, "400": _ERROR, "401": {"description": "no or wrong token"}},
+    }
+    if body is not None:
+        op["requestBody"] = {
+            "required": body != "Reset",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    return op
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The control plane's OpenAPI document."""
+    from simulator.api import control
+
+    dev = [{"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}]
+    event_schema = EVENT.json_schema(ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = {}
+    for name, sch in [
+        ("Event", event_schema),
+        ("FaultSpec", _schema(FaultSpec)),
+        ("SetClock", _schema(control.SetClock)),
+        ("Advance", _schema(control.Advance)),
+        ("Speed", _schema(control.Speed)),
+        ("Reset", _schema(control.Reset)),
+    ]:
+        schemas.update(sch.pop("$defs", {}))
+        schemas[name] = sch
+    schemas["Advance"]["properties"]["by"] = {
+        "oneOf": [{"type": "number"}, {"type": "string", "examples": ["15m", "1h30m", "2d"]}],
+        "description": "seconds, or text like 90s, 15m, 1h30m, 2d",
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"message": {"type": "string"}, "field": {"type": "string"}},
+                "required": ["message"],
+            }
+        },
+    }
+    p = control.PREFIX
+    paths: dict[str, Any] = {
+        f"{p}/clock": {"get": _op("Read the simulated clock")},
+        f"{p}/clock/set": {"post": _op("Set the clock (forward: due events run)", "SetClock")},
+        f"{p}/clock/advance": {"post": _op("Advance, running everything due in order", "Advance")},
+        f"{p}/clock/speed": {"post": _op("Change the speed (0 freezes)", "Speed")},
+        f"{p}/clock/freeze": {"post": _op("Freeze the clock")},
+        f"{p}/events": {
+            "get": _op("Scheduled and applied events"),
+            "post": _op("Inject an event now or at a time", "Event", "201"),
+        },
+        f"{p}/events/{{id}}": {
+            "delete": {
+                **_op("Cancel a pending event"),
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+            }
+        },
+        f"{p}/devices": {"get": _op("Every device and its URL")},
+        f"{p}/devices/{{device}}": {"get": {**_op("A device's live state"), "parameters": dev}},
+        f"{p}/devices/{{device}}/reset": {
+            "post": {**_op("Reset one device to its scenario state"), "parameters": dev}
+        },
+        f"{p}/reset": {"post": _op("Reset the whole simulator (and clock)", "Reset")},
+        f"{p}/journal/{{device}}": {
+            "get": {
+                **_op("The device's last requests, with auth outcome"),
+                "parameters": [
+                    *dev,
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+            }
+        },
+        f"{p}/journal": {"delete": _op("Forget every journal")},
+        f"{p}/push/{{device}}": {"get": {**_op("The push delivery log"), "parameters": dev}},
+        f"{p}/faults": {
+            "get": _op("Faults switched on"),
+            "post": _op("Switch a fault on", "FaultSpec", "201"),
+            "delete": _op("Switch every fault off"),
+        },
+        f"{p}/faults/{{id}}": {
+            "delete": {
+                **_op("Switch one fault off"),
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            }
+        },
+        f"{p}/openapi.json": {"get": {"summary": "This document (no token)", "security": []}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "p8815-sim control plane",
+            "version": "1",
+            "description": "The simulator's own API, apart from the device's. See docs/CONTROL.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

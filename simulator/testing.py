@@ -1,0 +1,366 @@
+"""The simulator as a test double: a pytest plugin and an async context manager.
+
+pytest (registered through the ``pytest11`` entry point, so installing the package is
+enough)::
+
+    def test_reads_occupancy(p8815_sim):
+        r = requests.get(p8815_sim.url + "/a3dpc/api/occupancy", auth=p8815_sim.digest())
+        p8815_sim.control.advance("15m")
+
+``p8815_sim`` is one simulator per test session, started in a background thread on a free
+127.0.0.1 port per device and reset to its scenario state before every test. Choose the
+scenario with the ``p8815_scenario`` ini option or ``--p8815-scenario``, or override the
+``p8815_scenario`` fixture. Other runners: ``async with Simulator(scenario) as sim:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from simulator.api.app import create_app
+from simulator.clock import SimClock
+from simulator.fleet import Fleet
+from simulator.scenario import Scenario, load_scenario
+from simulator.store import Store
+
+ScenarioLike = Scenario | str | Path | None
+
+
+class ControlError(Exception):
+    """A control plane answer other than 2xx."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"control plane answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def _scenario(s: ScenarioLike) -> Scenario:
+    if s is None:
+        return Scenario()
+    return s if isinstance(s, Scenario) else load_scenario(s)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One served device: its id, base URL and users (name -> password)."""
+
+    id: str
+    url: str
+    users: dict[str, str]
+
+
+class _Calls:
+    """The control plane's operations; ``request`` is blocking or a coroutine."""
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request to ``/sim/v1/<path>``."""
+        raise NotImplementedError
+
+    def clock(self) -> Any:
+        """The clock: now, epoch, speed, frozen, start, next_event."""
+        return self.request("GET", "clock")
+
+    def set_time(self, when: str | float) -> Any:
+        """Set the clock (ISO 8601 or epoch seconds); forward, due events happen."""
+        return self.request("POST", "clock/set", {"time": when})
+
+    def advance(self, by: str | float) -> Any:
+        """Advance by a duration (seconds or ``15m``), running everything due in order."""
+        return self.request("POST", "clock/advance", {"by": by})
+
+    def speed(self, speed: float) -> Any:
+        """Change the clock's speed."""
+        return self.request("POST", "clock/speed", {"speed": speed})
+
+    def freeze(self) -> Any:
+        """Freeze the clock."""
+        return self.request("POST", "clock/freeze")
+
+    def inject(self, kind: str, **fields: Any) -> Any:
+        """Inject an event (``at``/``after`` schedule it; neither: now)."""
+        return self.request("POST", "events", {"kind": kind, **fields})
+
+    def events(self) -> Any:
+        """Scheduled and applied events."""
+        return self.request("GET", "events")
+
+    def state(self, device: str) -> Any:
+        """A device's live state."""
+        return self.request("GET", f"devices/{device}")
+
+    def journal(self, device: str, limit: int | None = None) -> Any:
+        """A device's journal: ``{"device", "size", "entries"}``, entries oldest first."""
+        q = "" if limit is None else f"?limit={limit}"
+        return self.request("GET", f"journal/{device}{q}")
+
+    def add_fault(self, **spec: Any) -> Any:
+        """Switch a fault on (see FaultSpec in docs/CONTROL.md)."""
+        return self.request("POST", "faults", spec)
+
+    def clear_faults(self) -> Any:
+        """Switch every fault off."""
+        return self.request("DELETE", "faults")
+
+    def deliveries(self, device: str) -> Any:
+        """A device's push delivery log."""
+        return self.request("GET", f"push/{device}")
+
+    def reset(self, device: str | None = None, clock: bool = True) -> Any:
+        """Reset one device, or everything (and the clock) to the scenario's state."""
+        if device is not None:
+            return self.request("POST", f"devices/{device}/reset")
+        return self.request("POST", "reset", {"clock": clock})
+
+
+def _url(base_url: str, path: str) -> str:
+    return f"{base_url.rstrip('/')}/sim/v1/{path.lstrip('/')}"
+
+
+class Control(_Calls):
+    """A blocking control plane client (standard library only; use it from any thread)."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request; the JSON answer, or ControlError."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(_url(self.base_url, path), data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.token is not None:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            text = e.read().decode(errors="replace")
+            try:
+                body_ = json.loads(text)
+            except json.JSONDecodeError:
+                body_ = text
+            raise ControlError(e.code, body_) from None
+
+
+class AsyncControl(_Calls):
+    """An asyncio control plane client: ``await sim.acontrol.advance("15m")``."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request; the JSON answer, or ControlError."""
+        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, _url(self.base_url, path), json=body, headers=headers) as r,
+        ):
+            data = await r.json(content_type=None)
+            if r.status >= 300:
+                raise ControlError(r.status, data)
+            return data
+
+
+def _free_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+class Simulator:
+    """A simulator served in the running event loop: ``async with Simulator(...) as sim``.
+
+    Each served device listens on its own free port of ``host``. ``devices`` limits which
+    devices are served (all by default; a fleet of thousands may want a few).
+    """
+
+    def __init__(
+        self,
+        scenario: ScenarioLike = None,
+        *,
+        start: float | None = None,
+        speed: float | None = None,
+        seed: int | None = None,
+        control_token: str | None = None,
+        host: str = "127.0.0.1",
+        devices: Sequence[str] | None = None,
+        db: str | Path = ":memory:",
+    ) -> None:
+        self.scenario = _scenario(scenario)
+        if control_token is not None:
+            control = self.scenario.control.model_copy(update={"token": control_token})
+            self.scenario = self.scenario.model_copy(update={"control": control})
+        if start is None and self.scenario.start is not None:
+            start = self.scenario.start.timestamp()
+        self._clock_args = (start, self.scenario.speed if speed is None else speed)
+        self.seed = seed
+        self.host = host
+        self._only = devices
+        self._db = db
+        self.devices: dict[str, DeviceInfo] = {}
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def fleet(self) -> Fleet:
+        """The running fleet (for in-process inspection)."""
+        return self._fleet
+
+    @property
+    def url(self) -> str:
+        """The base URL of the first served device."""
+        return next(iter(self.devices.values())).url
+
+    @property
+    def control_token(self) -> str | None:
+        """The control plane's token."""
+        return self.scenario.control.token
+
+    @property
+    def control(self) -> Control:
+        """A blocking control plane client (from another thread than the simulator's)."""
+        return Control(self.url, self.control_token)
+
+    @property
+    def acontrol(self) -> AsyncControl:
+        """An asyncio control plane client (in the simulator's own event loop)."""
+        return AsyncControl(self.url, self.control_token)
+
+    def users(self, device: str | None = None) -> dict[str, str]:
+        """The users of a device (default: the first served) by name -> password."""
+        info = self.devices[device] if device else next(iter(self.devices.values()))
+        return info.users
+
+    async def start(self) -> Simulator:
+        """Build the fleet and serve it."""
+        start, speed = self._clock_args
+        clock = SimClock(start=start, speed=speed)
+        self._fleet = Fleet(self.scenario, clock, Store(self._db), self.seed)
+        self._runner = web.AppRunner(create_app(self._fleet), access_log=None)
+        await self._runner.setup()
+        wanted = set(self._only) if self._only is not None else None
+        for d in self._fleet.devices:
+            if wanted is not None and d.id not in wanted:
+                continue
+            sock = _free_socket(self.host)
+            port = int(sock.getsockname()[1])
+            await web.SockSite(self._runner, sock).start()
+            self._fleet.bind(d, self.host, port)
+            users = {u.name: u.password for u in d.cfg.users}
+            self.devices[d.id] = DeviceInfo(d.id, f"http://{self.host}:{port}", users)
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving and close the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._fleet.store.close()
+
+    async def __aenter__(self) -> Simulator:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+class ThreadedSimulator:
+    """A :class:`Simulator` in a background thread with its own event loop (sync tests)."""
+
+    def __init__(self, scenario: ScenarioLike = None, **kwargs: Any) -> None:
+        self.sim = Simulator(scenario, **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="p8815")
+
+    def __enter__(self) -> Simulator:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(60)
+        return self.sim
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        fut: Future[None] = asyncio.run_coroutine_threadsafe(self.sim.stop(), self._loop)
+        fut.result(60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+class SimulatorHandle:
+    """What the ``p8815_sim`` fixture gives a test: URLs, credentials and a control client."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.control = sim.control
+        self.devices = sim.devices
+        self.url = sim.url
+        self.token = sim.control_token
+
+    def device(self, device_id: str) -> DeviceInfo:
+        """A served device by id."""
+        return self.devices[device_id]
+
+    def credentials(self, role: str = "viewer", device: str | None = None) -> tuple[str, str]:
+        """(user, password) of the first user with ``role`` on a device."""
+        d = self.sim.fleet.by_id[device] if device else self.sim.fleet.devices[0]
+        for u in d.cfg.users:
+            if u.role == role:
+                return u.name, u.password
+        raise KeyError(f"no {role} user on {d.id}")
+
+    def digest(self, role: str = "viewer", device: str | None = None) -> Any:
+        """A ``requests`` HTTPDigestAuth for a user of ``role`` (needs requests)."""
+        from requests.auth import HTTPDigestAuth
+
+        return HTTPDigestAuth(*self.credentials(role, device))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The plugin's ini option and command-line flag: the scenario the fixture serves."""
+    parser.addini("p8815_scenario", "scenario file for the p8815_sim fixture", default="")
+    parser.addoption("--p8815-scenario", default=None, help="scenario file for p8815_sim")
+
+
+@pytest.fixture(scope="session")
+def p8815_scenario(pytestconfig: pytest.Config) -> ScenarioLike:
+    """The scenario of ``p8815_sim``: --p8815-scenario, the ini option, else the default."""
+    opt = pytestconfig.getoption("--p8815-scenario") or pytestconfig.getini("p8815_scenario")
+    if not opt:
+        return None
+    path = Path(str(opt))
+    return path if path.is_absolute() else pytestconfig.rootpath / path
+
+
+@pytest.fixture(scope="session")
+def p8815_server(p8815_scenario: ScenarioLike) -> Iterator[Simulator]:
+    """One simulator for the session, in a background thread."""
+    with ThreadedSimulator(p8815_scenario) as sim:
+        yield sim
+
+
+@pytest.fixture
+def p8815_sim(p8815_server: Simulator) -> SimulatorHandle:
+    """The session's simulator, reset to its scenario state (and clock) for this test."""
+    handle = SimulatorHandle(p8815_server)
+    handle.control.reset()
+    return handle
