@@ -100,8 +100,8 @@ class Fleet:
             self.store.events_reset()
             self.journal.clear()
             if clock:
-                self.clock.set(self.sim_start)
                 self.clock.set_speed(self.start_speed)
+                self.clock.set(self.sim_start)
                 for d in self.devices:
                     d.booted_at = float(int(self.sim_start))
         self.events.load()

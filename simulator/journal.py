@@ -26,7 +26,7 @@ class Journal:
 
     def __init__(self, size: int = 200) -> None:
         self.size = size
-        self._logs: dict[str, deque[Entry]] = {}
+        self.logs: dict[str, deque[Entry]] = {}
 
     def record(
         self,
@@ -39,14 +39,18 @@ class Journal:
         user: str | None = None,
     ) -> None:
         """Remember one request (the oldest beyond the bound is forgotten)."""
-        log = self._logs.get(device)
+        self.log(device).append((wall_time(), sim, method, path, status, auth, user))
+
+    def log(self, device: str) -> deque[Entry]:
+        """The device's bounded deque, for appending an entry tuple directly (the hot path)."""
+        log = self.logs.get(device)
         if log is None:
-            log = self._logs[device] = deque(maxlen=self.size)
-        log.append((wall_time(), sim, method, path, status, auth, user))
+            log = self.logs[device] = deque(maxlen=self.size)
+        return log
 
     def entries(self, device: str, limit: int | None = None) -> list[dict[str, Any]]:
         """A device's journal, oldest first (the last ``limit`` entries if given)."""
-        log = list(self._logs.get(device, ()))
+        log = list(self.logs.get(device, ()))
         if limit is not None:
             log = log[-limit:] if limit > 0 else []
         return [
@@ -65,6 +69,6 @@ class Journal:
     def clear(self, device: str | None = None) -> None:
         """Forget one device's journal, or every device's."""
         if device is None:
-            self._logs.clear()
+            self.logs.clear()
         else:
-            self._logs.pop(device, None)
+            self.logs.pop(device, None)

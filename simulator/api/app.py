@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
+from time import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -73,7 +74,8 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.Response(status=499)  # nobody receives it: the connection is gone
     except Exception as exc:
         resp = error_response(request, exc)
-    journal.record(device.id, now, request.method, request.path_qs, resp.status, "ok", result.user)
+    log = journal.logs.get(device.id) or journal.log(device.id)
+    log.append((time(), now, request.method, request.path_qs, resp.status, "ok", result.user))
     return resp
 
 
