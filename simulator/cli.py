@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -92,6 +93,10 @@ async def serve(
         await site.start()
         fleet.bind(device, host, port + i)
         log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, host, port + i)
+    # Everything built so far lives as long as the server: keep it out of the garbage
+    # collector's scans, so a request's short-lived objects are all it looks at.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -123,7 +123,7 @@ class Fleet:
     def resolve(self, sockname: object) -> Device | None:
         """The device answering on the local address a request arrived on."""
         if isinstance(sockname, tuple) and len(sockname) >= 2:
-            hit = self._addresses.get((str(sockname[0]), int(sockname[1])))
+            hit = self._addresses.get(sockname) or self._addresses.get(sockname[:2])
             if hit is not None:
                 return hit
             for (host, port), dev in self._addresses.items():

@@ -11,7 +11,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from simulator.api import render
-from simulator.api.common import device_of, requires
+from simulator.api.common import DEVICE, device_of, requires
 from simulator.api.errors import RPC_CALL, RpcCall
 from simulator.device import Device, Realtime
 from simulator.errors import DeviceError, FieldProblem, ValidationFailed
@@ -140,7 +140,7 @@ def realtime_body(device: Device, r: Realtime) -> bytes:
 @routes.get("/a3dpc/api/occupancy")
 async def occupancy(request: web.Request) -> web.Response:
     """Real-time estimated occupancy and the day's totals."""
-    device = device_of(request)
+    device = request[DEVICE]
     body = realtime_body(device, device.realtime())
     return web.Response(body=body, content_type="application/json")
 

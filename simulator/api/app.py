@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from simulator.api import a3dpc, control, faults, stereo, vapix
 from simulator.api.auth import role_allows
-from simulator.api.common import DEVICE, FLEET, USER, model_serves, security_level
+from simulator.api.common import DEVICE, FLEET, route_policy
 from simulator.api.errors import error_response
 from simulator.fleet import Fleet
 
@@ -42,25 +42,25 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     fleet = request.app[FLEET]
     if request.path.startswith("/sim/"):
         return await control.guard(request, handler)  # the control plane: its own token
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    device = fleet.resolve(sockname)
+    transport = request.transport
+    device = fleet.resolve(transport.get_extra_info("sockname") if transport else None)
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    if not model_serves(device, request.path):
-        raise web.HTTPNotFound()  # another model's API: as if the path did not exist
     if request.match_info.http_exception is not None:
         return await handler(request)  # 404/405 without asking for credentials
+    serves, level = route_policy(device.cfg.model, request)
+    if not serves:
+        raise web.HTTPNotFound()  # another model's API: as if the path did not exist
     checker = fleet.auth[device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     journal, now = fleet.journal, fleet.clock.now()
     if not result.ok:
         journal.record(device.id, now, request.method, request.path_qs, 401, result.reason)
         return _challenge(checker.challenge(stale=result.stale))
-    if result.role is None or not role_allows(result.role, security_level(request)):
+    if result.role is None or not role_allows(result.role, level):
         journal.record(device.id, now, request.method, request.path_qs, 401, "forbidden")
         return _challenge(checker.challenge())
-    request[USER] = result.user or ""
     try:
         if fleet.faults.active and (rule := fleet.faults.pick(device.id, request.path)):
             resp = await rule.chain(request, partial(_answer, request, handler))

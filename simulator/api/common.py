@@ -12,7 +12,6 @@ from simulator.fleet import Fleet
 
 FLEET = web.AppKey("fleet", Fleet)
 DEVICE = web.RequestKey("device", Device)  # the device the request arrived at
-USER = web.RequestKey("user", str)  # the authenticated user name
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 
@@ -27,12 +26,6 @@ def requires(level: str) -> Callable[[H], H]:
     return mark
 
 
-def security_level(request: web.Request) -> str:
-    """The security level the matched route needs (viewer unless marked)."""
-    handler = request.match_info.route.handler
-    return str(getattr(handler, "security_level", "viewer"))
-
-
 #: The paths of each model-specific API (a trailing "/" marks a prefix), and the APIs each
 #: device model serves. Paths of no listed API (VAPIX discovery) are served by every model.
 API_PATHS: dict[str, tuple[str, ...]] = {
@@ -45,12 +38,30 @@ MODEL_APIS: dict[str, frozenset[str]] = {
 }
 
 
-def model_serves(device: Device, path: str) -> bool:
-    """Whether the device's model answers ``path``: the P8815-2 has no stereo API and back."""
+def model_serves(model: str, path: str) -> bool:
+    """Whether a device model answers ``path``: the P8815-2 has no stereo API and back."""
     for api, paths in API_PATHS.items():
         if any(path == p or (p.endswith("/") and path.startswith(p)) for p in paths):
-            return api in MODEL_APIS.get(device.cfg.model, frozenset())
+            return api in MODEL_APIS.get(model, frozenset())
     return True
+
+
+_POLICY: dict[tuple[str, object], tuple[bool, str]] = {}  # (model, handler) -> policy
+
+
+def route_policy(model: str, request: web.Request) -> tuple[bool, str]:
+    """Whether the model serves the matched route, and the security level it needs.
+
+    Computed once per model and route (the hot path pays one dictionary look-up).
+    """
+    route = request.match_info.route
+    key = (model, route.handler)
+    policy = _POLICY.get(key)
+    if policy is None:
+        path = route.resource.canonical if route.resource is not None else request.path
+        level = str(getattr(route.handler, "security_level", "viewer"))
+        policy = _POLICY[key] = (model_serves(model, path), level)
+    return policy
 
 
 def device_of(request: web.Request) -> Device:
