@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 from simulator.device import Device
-from simulator.push.sender import Attempt
-from simulator.scenario import Burst, PushConfig
+from simulator.scenario import Burst
 from simulator.store import Action
 from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent
 
@@ -303,33 +302,9 @@ class EventScheduler:
             await asyncio.sleep(poll_s)
 
 
-_GATES: dict[int, tuple[PushConfig, PushOutages, str]] = {}
-
-
 def install_push_gate(fleet: Fleet) -> None:
-    """Let simulated receiver outages fail the push's delivery attempts of a fleet.
-
-    The pusher has no outage hook of its own yet, so its ``post`` is wrapped once: an
-    attempt to a device whose receiver is down fails at once, as a refused connection would.
-    """
-    from simulator.push import pusher as pusher_module
-
-    for d in fleet.devices:
-        if d.cfg.push is not None:
-            _GATES[id(d.cfg.push)] = (d.cfg.push, fleet.events.outages, d.id)
-    original = getattr(pusher_module, "post", None)
-    if original is None or getattr(original, "_gated", False):
-        return
-
-    async def gated(session: Any, cfg: PushConfig, body: str) -> Attempt:
-        gate = _GATES.get(id(cfg))
-        if gate is not None and gate[0] is cfg and gate[1].down(gate[2]):
-            return Attempt(None, "receiver outage (simulated)", 0.0)
-        result: Attempt = await original(session, cfg, body)
-        return result
-
-    gated._gated = True  # type: ignore[attr-defined]
-    pusher_module.post = gated  # type: ignore[attr-defined]
+    """Let simulated receiver outages fail the push's delivery attempts of a fleet."""
+    fleet.pusher.receiver_down = fleet.events.outages.down
 
 
 def _produce(pusher: Any, t: float) -> None:

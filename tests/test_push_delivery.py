@@ -551,3 +551,27 @@ async def test_a_changed_interval_continues_from_the_saved_cursor(
     assert len(receiver.requests[1].doc["data"]["measurements"]) == 4
     await fleet2.pusher.stop()
     fleet2.store.close()
+
+
+async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
+    receiver: Receiver, ca_file: str, running: list[Pusher]
+) -> None:
+    """The timeline's push_outage/push_restore drive a real pusher against a live receiver."""
+    from pydantic import TypeAdapter
+
+    from simulator.timeline import Event
+
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    running.append(fleet.pusher)
+    await fleet.pusher.start()
+    event = TypeAdapter(Event).validate_python
+    fleet.events.inject(event({"kind": "push_outage", "device": "entrance"}))
+    fleet.events.advance_to(T0 + 40 + 120)
+    fleet.pusher.poke()
+    await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
+    assert receiver.requests == []
+    fleet.events.inject(event({"kind": "push_restore", "device": "entrance"}))
+    fleet.events.run_due()
+    await fleet.pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 3)
