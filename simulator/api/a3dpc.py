@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
 
 from simulator.api import render
-from simulator.api.common import DEVICE, device_of, requires
+from simulator.api.common import DEVICE, calendar_day, device_of, requires
 from simulator.api.errors import RPC_CALL, RpcCall
 from simulator.device import Device, Realtime
 from simulator.errors import DeviceError, FieldProblem, ValidationFailed
@@ -19,7 +19,6 @@ from simulator.model.bins import Resolution, local_midnight
 
 routes = web.RouteTableDef()
 
-_DATE_RE = re.compile(r"^\d{8}$")
 DATE_FORMS = "YYYYMMDD, yesterday, today or now"
 
 
@@ -42,14 +41,11 @@ def parse_date(value: str, device: Device, now: float) -> float:
         return local_midnight(device.tz, today)
     if value == "yesterday":
         return local_midnight(device.tz, today - timedelta(days=1))
-    if not _DATE_RE.match(value):
-        raise ValueError(f"Invalid date '{value}', expected {DATE_FORMS}")
     try:
-        day = date(int(value[:4]), int(value[4:6]), int(value[6:]))
-    except ValueError:
-        raise ValueError(f"Invalid date '{value}', no such calendar day") from None
-    if day.year < 1971:
-        raise ValueError(f"Invalid date '{value}', the device keeps no data before 1971")
+        day = calendar_day(value)
+    except ValueError as e:
+        why = f"expected {DATE_FORMS}" if str(e) == "not YYYYMMDD" else str(e)
+        raise ValueError(f"Invalid date '{value}', {why}") from None
     return local_midnight(device.tz, day)
 
 

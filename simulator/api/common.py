@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import TypeVar
 
 from aiohttp import web
@@ -62,6 +63,19 @@ def route_policy(model: str, request: web.Request) -> tuple[bool, str]:
         level = str(getattr(route.handler, "security_level", "viewer"))
         policy = _POLICY[key] = (model_serves(model, path), level)
     return policy
+
+
+def calendar_day(text: str) -> date:
+    """The day of a ``YYYYMMDD`` text (8 digits); ValueError saying why it is not one."""
+    if len(text) != 8 or not text.isascii() or not text.isdigit():
+        raise ValueError("not YYYYMMDD")
+    try:
+        day = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise ValueError("no such calendar day") from None
+    if day.year < 1971:
+        raise ValueError("the device keeps no data before 1971")
+    return day
 
 
 def device_of(request: web.Request) -> Device:

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from simulator.api import render
-from simulator.api.common import device_of
+from simulator.api.common import calendar_day, device_of
 from simulator.device import Chunk, Device
 from simulator.errors import FieldProblem, ValidationFailed
 from simulator.identity import UNTITLED
@@ -55,12 +55,9 @@ class StereoQuery:
 def _day(text: str) -> date:
     """A YYYYMMDD calendar day; ValueError naming the problem."""
     try:
-        day = date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        raise ValueError(f"'{text}' is no calendar day") from None
-    if day.year < 1971:
-        raise ValueError(f"'{text}' is before 1971, the device keeps no data from then")
-    return day
+        return calendar_day(text)
+    except ValueError as e:
+        raise ValueError(f"'{text}': {e}") from None
 
 
 def parse_dates(value: str) -> list[tuple[date, date]]:
