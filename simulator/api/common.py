@@ -75,6 +75,8 @@ def calendar_day(text: str) -> date:
         raise ValueError("no such calendar day") from None
     if day.year < 1971:
         raise ValueError("the device keeps no data before 1971")
+    if day.year > 9998:
+        raise ValueError("too far in the future")
     return day
 
 
