@@ -15,7 +15,7 @@ from aiohttp import web
 
 from simulator import export, plot
 from simulator.api.app import create_app
-from simulator.clock import SimClock
+from simulator.clock import SimClock, check_time
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
 from simulator.scenario import Scenario, ScenarioError, load_scenario
@@ -34,7 +34,10 @@ def parse_start(text: str) -> float:
         ) from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return t.timestamp()
+    try:
+        return check_time(t.timestamp(), "--start")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _speed(text: str) -> float:

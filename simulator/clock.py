@@ -6,6 +6,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+#: The simulated calendar: from 1971 (the device keeps nothing before) to the year 9000, so
+#: every simulated time has a local date and a printable label in every time zone.
+MIN_TIME = datetime(1971, 1, 1, tzinfo=UTC).timestamp()
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+def check_time(t: float, what: str = "time") -> float:
+    """``t`` if it lies in the simulated calendar, else ValueError naming ``what``."""
+    if not MIN_TIME <= t < MAX_TIME:
+        raise ValueError(f"{what} must lie between 1971-01-01 and 9000-01-01")
+    return t
+
 
 def wall_time() -> float:
     """Return the wall-clock time in epoch seconds, read at call time (freezegun controls it)."""
@@ -30,7 +42,7 @@ class SimClock:
         self._wall = wall
         w = wall()
         self._anchor_wall = w
-        self._anchor_sim = w if start is None else float(start)
+        self._anchor_sim = w if start is None else check_time(float(start), "start")
         self._speed = float(speed)
 
     @property
@@ -52,13 +64,13 @@ class SimClock:
 
     def set(self, t: float) -> None:
         """Jump to simulated time ``t`` (epoch seconds); the clock keeps its speed."""
-        self._reanchor(float(t))
+        self._reanchor(check_time(float(t)))
 
     def advance(self, seconds: float) -> None:
         """Move the simulated time forward by ``seconds``."""
         if seconds < 0:
             raise ValueError("cannot advance by a negative duration")
-        self._reanchor(self.now() + seconds)
+        self._reanchor(check_time(self.now() + seconds))
 
     def set_speed(self, speed: float) -> None:
         """Change the speed from now on, without a jump in simulated time."""

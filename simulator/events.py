@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from simulator.clock import check_time
 from simulator.device import Device
 from simulator.scenario import Burst
 from simulator.store import Action
@@ -143,6 +144,12 @@ class EventScheduler:
         for dev in _names(event):
             if dev not in self.fleet.by_id:
                 raise EventError("device", f"no device {dev!r}")
+        if isinstance(event, ClockJumpEvent) and event.by is not None:
+            target = self.due_of(event, self.fleet.clock.now()) + event.by
+            try:
+                check_time(target, "the clock")
+            except ValueError as e:
+                raise EventError("by", str(e)) from None
         if event.kind == "adjust_occupancy":
             for d in self._targets(event):
                 occ = d.cfg.occupancy

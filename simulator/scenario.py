@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulator.clock import check_time
 from simulator.timeline import EVENT_KINDS, Event, FaultSpec, event_devices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -80,7 +81,7 @@ class Burst(_Model):
     day: date
     at: time
     minutes: int = Field(default=15, ge=1, le=1440)
-    visitors: float = Field(gt=0)
+    visitors: float = Field(gt=0, le=100_000)
 
     _at = field_validator("at", mode="before")(_clock_time)
 
@@ -113,7 +114,7 @@ def _default_hours() -> dict[str, str | None]:
 class CrowdConfig(_Model):
     """The truth: who comes through the door, when, and how long they stay."""
 
-    daily_visitors: float = Field(default=1400.0, ge=0)
+    daily_visitors: float = Field(default=1400.0, ge=0, le=1_000_000)
     opening_hours: dict[str, str | None] = Field(default_factory=_default_hours)
     weekday_factors: dict[str, float] = Field(
         default_factory=lambda: {
@@ -481,6 +482,8 @@ class Scenario(_Model):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("start needs a UTC offset, e.g. 2024-05-04T10:00:00+02:00 or ...Z")
+        if v is not None:
+            check_time(v.timestamp(), "start")
         return v
 
     @model_validator(mode="after")

@@ -7,18 +7,35 @@ out, it acts on every device. How events are applied is :mod:`simulator.events`.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simulator.clock import check_time
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+#: The most visitors one burst brings (a stadium emptying through one door is far fewer).
+MAX_BURST = 100_000
+#: The longest duration accepted: a century of simulated time keeps every date printable.
+MAX_DURATION_S = 100 * 366 * 86400.0
+
+
 def parse_duration(v: Any) -> float:
     """Seconds of a duration: a number (seconds) or text like ``90s``, ``15m``, ``1h30m``."""
+    seconds = _duration(v)
+    if not math.isfinite(seconds) or abs(seconds) > MAX_DURATION_S:
+        raise ValueError(f"{v!r} is too long a duration: at most 100 years")
+    return seconds
+
+
+def _duration(v: Any) -> float:
+    """Seconds of a duration, unbounded."""
     if isinstance(v, bool):
         raise ValueError("a duration is a number of seconds or text like 15m, 1h30m, 2d")
     if isinstance(v, int | float):
@@ -52,10 +69,11 @@ class _Base(BaseModel):
 class LatencySpec(_Base):
     """Added latency: fixed, or drawn from a distribution (milliseconds)."""
 
-    ms: float = Field(default=0.0, ge=0)
+    ms: float = Field(default=0.0, ge=0, le=600_000)
     dist: Literal["fixed", "uniform", "normal", "lognormal", "exponential"] = "fixed"
-    spread_ms: float = Field(default=0.0, ge=0)  # uniform: ±spread; normal: sd; lognormal: sigma×ms
-    max_ms: float = Field(default=30000.0, ge=0)
+    # uniform: ±spread; normal: sd; lognormal: sigma×ms
+    spread_ms: float = Field(default=0.0, ge=0, le=600_000)
+    max_ms: float = Field(default=30000.0, ge=0, le=600_000)
 
 
 class FaultSpec(_Base):
@@ -111,6 +129,8 @@ class _Event(_Base):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("at needs a UTC offset, e.g. 2024-06-07T14:00:00+02:00 or ...Z")
+        if v is not None:
+            check_time(v.timestamp(), "at")
         return v
 
     @model_validator(mode="after")
@@ -128,7 +148,7 @@ class BurstEvent(_DeviceEvent):
     """About ``visitors`` extra people arrive over ``minutes`` (at the device's site)."""
 
     kind: Literal["burst"]
-    visitors: float = Field(gt=0)
+    visitors: float = Field(gt=0, le=MAX_BURST)
     minutes: int = Field(default=15, ge=1, le=1440)
 
 
@@ -136,7 +156,7 @@ class DoorClosedEvent(_DeviceEvent):
     """The door is closed: its device counts nobody, for ``minutes`` or until door_open."""
 
     kind: Literal["door_closed"]
-    minutes: float | None = Field(default=None, gt=0)
+    minutes: float | None = Field(default=None, gt=0, le=MAX_DURATION_S / 60)
 
 
 class DoorOpenEvent(_DeviceEvent):
@@ -150,7 +170,7 @@ class FpsEvent(_DeviceEvent):
 
     kind: Literal["fps"]
     percent: int = Field(ge=1, le=200)
-    minutes: float | None = Field(default=None, gt=0)
+    minutes: float | None = Field(default=None, gt=0, le=MAX_DURATION_S / 60)
 
 
 class IOEvent(_DeviceEvent):
@@ -164,7 +184,7 @@ class AdjustEvent(_DeviceEvent):
     """An operator sets the occupancy estimate (adjustOccupancy on the primary)."""
 
     kind: Literal["adjust_occupancy"]
-    occupancy: int = Field(ge=0)
+    occupancy: int = Field(ge=0, le=1_000_000)
 
 
 class RebootEvent(_DeviceEvent):
@@ -177,7 +197,7 @@ class PushOutageEvent(_DeviceEvent):
     """The push receiver is unreachable, for ``minutes`` or until push_restore."""
 
     kind: Literal["push_outage"]
-    minutes: float | None = Field(default=None, gt=0)
+    minutes: float | None = Field(default=None, gt=0, le=MAX_DURATION_S / 60)
 
 
 class PushRestoreEvent(_DeviceEvent):
@@ -194,6 +214,13 @@ class ClockJumpEvent(_Event):
     by: Duration | None = None
 
     _by = field_validator("by", mode="before")(lambda v: None if v is None else parse_duration(v))
+
+    @field_validator("to")
+    @classmethod
+    def _to_in_calendar(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is not None:
+            check_time(v.timestamp(), "to")
+        return v
 
     @model_validator(mode="after")
     def _one_target(self) -> ClockJumpEvent:

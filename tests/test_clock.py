@@ -55,3 +55,14 @@ def test_bad_speeds_and_advances() -> None:
         SimClock(speed=-1)
     with pytest.raises(ValueError):
         SimClock().advance(-5)
+
+
+def test_the_clock_stays_in_the_simulated_calendar() -> None:
+    with pytest.raises(ValueError, match="1971"):
+        SimClock(start=0.0)
+    clock = SimClock(start=START, speed=0)
+    with pytest.raises(ValueError, match="9000"):
+        clock.set(datetime(9000, 1, 2, tzinfo=UTC).timestamp())
+    with pytest.raises(ValueError, match="9000"):
+        clock.advance(8000 * 366 * 86400.0)
+    assert clock.now() == START  # a refused move leaves the clock where it was

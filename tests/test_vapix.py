@@ -160,6 +160,12 @@ async def test_some_properties(viewer: Client) -> None:
     assert body["error"]["code"] == 1000
     body = await call(viewer, path, {"apiVersion": "1.1", "method": "getProperties"})
     assert body["error"]["code"] == 4002
+    for bad in ([1, {}], "ProdNbr", [["ProdNbr"]]):
+        params = {"propertyList": bad}
+        body = await call(
+            viewer, path, {"apiVersion": "1.1", "method": "getProperties", "params": params}
+        )
+        assert body["error"]["code"] == 4002
 
 
 # ---- param.cgi ----------------------------------------------------------------------------

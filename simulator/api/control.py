@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.api import openapi
 from simulator.api.common import FLEET
+from simulator.clock import check_time
 from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.events import EVENT, EventError
@@ -88,6 +89,14 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("control plane failure on %s %s", request.method, request.path)
         return error(500, "internal error of the simulator (logged)")
+
+
+def _in_calendar(t: float, field: str) -> float:
+    """A target time of the clock, or a 400 naming ``field`` when it leaves the calendar."""
+    try:
+        return check_time(t, "the clock")
+    except ValueError as e:
+        raise ControlError(field, str(e)) from None
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
@@ -175,7 +184,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def set_clock(request: web.Request) -> web.Response:
     """Set the clock; forward, everything due on the way happens first, in order."""
     body, fleet = await _body(request, SetClock), _fleet(request)
-    t = body.time.timestamp()
+    t = _in_calendar(body.time.timestamp(), "time")
     if t >= fleet.clock.now():
         fleet.events.advance_to(t)
     else:
@@ -188,7 +197,7 @@ async def set_clock(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     """Advance the clock by a duration, running everything that falls due, in order."""
     body, fleet = await _body(request, Advance), _fleet(request)
-    ran = fleet.events.advance_to(fleet.clock.now() + body.by)
+    ran = fleet.events.advance_to(_in_calendar(fleet.clock.now() + body.by, "by"))
     return web.json_response({**clock_state(fleet), "applied": [s.describe() for s in ran]})
 
 

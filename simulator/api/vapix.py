@@ -174,7 +174,7 @@ def _get_all_properties(device: Device, call: Call) -> dict[str, Any]:
 
 def _get_properties(device: Device, call: Call) -> dict[str, Any]:
     names = call.params.get("propertyList") if isinstance(call.params, dict) else None
-    if not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise VapixError(4002, "Required parameter missing or invalid: propertyList")
     props = basic_properties(identity(device.cfg))
     unknown = [n for n in names if n not in props]
