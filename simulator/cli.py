@@ -40,6 +40,14 @@ def parse_start(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``I/N`` (0 <= I < N) for ``--shard``."""
+    i, sep, n = text.partition("/")
+    if sep and i.isdigit() and n.isdigit() and 0 <= int(i) < int(n):
+        return int(i), int(n)
+    raise argparse.ArgumentTypeError(f"--shard: {text!r} is not I/N with 0 <= I < N, e.g. 0/4")
+
+
 def _speed(text: str) -> float:
     try:
         v = float(text)
@@ -72,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--control-token",
         help="bearer token of the control plane /sim/v1/ (default: the scenario's control.token)",
     )
+    s.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="serve only shard I of N of the fleet (sites kept whole; device i stays on port+i)",
+    )
     v = sub.add_parser("validate", help="check a scenario file and report every problem")
     v.add_argument("scenario")
     export.add_parser(sub)
@@ -85,17 +100,23 @@ def load(path: str | None) -> Scenario:
 
 
 async def serve(
-    scenario: Scenario, host: str, port: int, clock: SimClock, store: Store, seed: int | None
+    scenario: Scenario,
+    host: str,
+    port: int,
+    clock: SimClock,
+    store: Store,
+    seed: int | None,
+    shard: tuple[int, int] = (0, 1),
 ) -> None:
     """Run the simulator until SIGINT or SIGTERM."""
-    fleet = Fleet(scenario, clock, store, seed=seed)
+    fleet = Fleet(scenario, clock, store, seed=seed, shard=shard)
     runner = web.AppRunner(create_app(fleet), access_log=None)
     await runner.setup()
-    for i, device in enumerate(fleet.devices):
-        site = web.TCPSite(runner, host, port + i)
+    for device in fleet.served:
+        site = web.TCPSite(runner, host, port + device.index)
         await site.start()
-        fleet.bind(device, host, port + i)
-        log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, host, port + i)
+        fleet.bind(device, host, port + device.index)
+        log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, host, port + device.index)
     # Everything built so far lives as long as the server: keep it out of the garbage
     # collector's scans, so a request's short-lived objects are all it looks at.
     gc.collect()
@@ -105,7 +126,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(
-        f"p8815-sim: {len(fleet.devices)} device(s) of '{scenario.name}' from "
+        f"p8815-sim: {len(fleet.served)} device(s) of '{scenario.name}' from "
         f"http://{host}:{port}/ (simulated time {clock.now_datetime().isoformat()}, "
         f"speed {clock.speed:g}); Ctrl-C stops",
         flush=True,
@@ -147,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     clock = SimClock(start=start, speed=speed)
     try:
-        asyncio.run(serve(scenario, args.host, args.port, clock, store, args.seed))
+        asyncio.run(serve(scenario, args.host, args.port, clock, store, args.seed, args.shard))
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2

@@ -28,6 +28,16 @@ def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
     )
 
 
+def in_shard(device: Device, shard: tuple[int, int]) -> bool:
+    """Whether shard ``i`` of ``n`` serves a device.
+
+    Decided by the index of the device's site's first door, so the doors of a site stay
+    together and the shards' union is the whole fleet, each device exactly once.
+    """
+    i, n = shard
+    return device.site_doors[0].index % n == i
+
+
 class Fleet:
     """All devices of a scenario, sharing one clock, one store and one day cache."""
 
@@ -38,6 +48,7 @@ class Fleet:
         store: Store | None = None,
         seed: int | None = None,
         cache_days: int = 4096,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -58,7 +69,9 @@ class Fleet:
             d.site_primary = primaries[0] if primaries else d.site_doors[0]
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
-        self.pusher = Pusher(self.devices, clock, self.store, seed=self.seed)
+        self.shard = shard
+        self.served = [d for d in self.devices if in_shard(d, shard)]
+        self.pusher = Pusher(self.served, clock, self.store, seed=self.seed)
         self._setup_control(start)
 
     # ---- the control plane's side: events, faults, journal, reset ------------------------

@@ -21,9 +21,14 @@ T0 = datetime(2024, 6, 7, 13, 30, 20, tzinfo=UTC).timestamp()
 ClientFactory = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 
 
-def make_fleet(scenario: Scenario | None = None, at: float = T0, seed: int | None = None) -> Fleet:
+def make_fleet(
+    scenario: Scenario | None = None,
+    at: float = T0,
+    seed: int | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> Fleet:
     """A fleet of the scenario with the clock frozen at ``at``."""
-    return Fleet(scenario or Scenario(), SimClock(start=at, speed=0), seed=seed)
+    return Fleet(scenario or Scenario(), SimClock(start=at, speed=0), seed=seed, shard=shard)
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""Sharding a fleet over processes: each device served once, sites whole, same data."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from requests.auth import HTTPDigestAuth
+
+from simulator.cli import parse_shard
+from simulator.scenario import load_scenario, parse_scenario
+from tests.conftest import T0, make_fleet
+from tests.test_cli import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FLEET = """
+seed: 5
+fleet: {count: 7, id_prefix: door-, serial_start: ACCC8E200000}
+"""
+
+
+def test_shards_partition_the_fleet_and_keep_sites_whole() -> None:
+    for scenario in (parse_scenario(FLEET), load_scenario(ROOT / "scenarios" / "mall.yaml")):
+        ids = [d.id for d in make_fleet(scenario).devices]
+        for n in (1, 2, 3):
+            served = [[d.id for d in make_fleet(scenario, shard=(i, n)).served] for i in range(n)]
+            assert sorted(d for shard in served for d in shard) == sorted(ids)
+            for shard in served:
+                fleet = make_fleet(scenario)
+                for dev in shard:
+                    assert {x.id for x in fleet.by_id[dev].site_doors} <= set(shard)
+
+
+def test_a_sharded_device_reports_what_the_whole_fleet_does() -> None:
+    scenario = parse_scenario(FLEET)
+    whole = make_fleet(scenario).by_id["door-0004"]
+    part = make_fleet(scenario, shard=(1, 3)).by_id["door-0004"]
+    for a, b in zip(
+        whole.traffic(T0 - 86400, T0, "hour"), part.traffic(T0 - 86400, T0, "hour"), strict=True
+    ):
+        assert a.values[0].tolist() == b.values[0].tolist()
+    assert whole.realtime() == part.realtime()
+
+
+@pytest.mark.parametrize("text", ["1/1", "2/1", "a/b", "1", "-1/2", "0/0"])
+def test_bad_shard_arguments(text: str) -> None:
+    with pytest.raises(Exception, match="--shard"):
+        parse_shard(text)
+
+
+def test_serve_a_shard(tmp_path: Path) -> None:
+    scenario = tmp_path / "fleet.yaml"
+    scenario.write_text(FLEET)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "serve",
+            str(scenario),
+            "--port",
+            str(port),
+            "--shard",
+            "1/3",
+            "--speed",
+            "0",
+            "--start",
+            "2024-06-07T12:00:00Z",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    auth = HTTPDigestAuth("viewer", "viewer")
+    try:
+        url = f"http://127.0.0.1:{port + 4}/a3dpc/api/occupancy"  # door-0004: 4 % 3 == 1
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = requests.get(url, auth=auth, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert r.status_code == 200
+        assert r.json()["serial"] == "ac:cc:8e:20:00:04"
+        with pytest.raises(requests.ConnectionError):  # door-0000 belongs to shard 0
+            requests.get(f"http://127.0.0.1:{port}/a3dpc/api/occupancy", auth=auth, timeout=5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
