@@ -575,3 +575,87 @@ async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
     fleet.events.run_due()
     await fleet.pusher.wait_idle()
     assert receiver.froms() == minutes(BOUNDARY, 3)
+
+
+async def test_a_killed_simulator_loses_no_produced_push(
+    receiver: Receiver, ca_file: str, tmp_path: Path
+) -> None:
+    """kill -9 mid-outage: every interval in the durable outbox arrives after a restart."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.test_cli import free_port
+
+    await receiver.stop()  # the receiver is down: nothing can be delivered
+    scenario = tmp_path / "push.yaml"
+    scenario.write_text(
+        json.dumps(
+            {
+                "devices": [
+                    {
+                        "id": "entrance",
+                        "push": {
+                            "url": receiver.url,
+                            "ca_file": ca_file,
+                            "interval_minutes": 1,
+                            **FAST,
+                        },
+                    }
+                ]
+            }
+        )
+    )
+    db = tmp_path / "state.db"
+    start = "2024-06-05T10:30:00Z"
+
+    def serve(speed: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "serve",
+                str(scenario),
+                "--db",
+                str(db),
+                "--port",
+                str(free_port()),
+                "--start",
+                start,
+                "--speed",
+                speed,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def produced() -> list[float]:
+        if not db.exists():
+            return []
+        with sqlite3.connect(db) as con:
+            try:
+                return [r[0] for r in con.execute("SELECT due FROM push_outbox ORDER BY id")]
+            except sqlite3.OperationalError:
+                return []
+
+    first = serve("600")  # ten simulated minutes per wall second
+    try:
+        await until(lambda: len(produced()) >= 5, timeout=30)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    expected = produced()
+    assert len(expected) >= 5
+    await receiver.start()  # the receiver is back, on the same port
+    second = serve("0")  # restarted with the same --db, clock frozen before the backlog
+    try:
+        await until(lambda: len(receiver.requests) >= len(expected), timeout=30)
+        await asyncio.sleep(0.3)  # nothing more (no duplicates) arrives
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=20)
+    assert second.returncode == 0, err
+    assert receiver.froms() == [utc(due - 60) for due in expected]
