@@ -84,6 +84,20 @@ async def test_malformed_and_truncated_and_dribbled_bodies(aiohttp_client: Any) 
     assert time.perf_counter() - t >= 0.9 * len(good) / 4000
 
 
+async def test_body_faults_reach_streamed_exports(aiohttp_client: Any) -> None:
+    fleet = make_fleet()
+    c = await client(aiohttp_client, fleet)
+    path = "/a3dpc/api/export/csv?start=yesterday&end=today&resolution=hour"
+    good = await (await c.get(path)).read()
+    assert good.startswith(b"start,end,in,out\n") and good.count(b"\n") == 25
+    on(fleet, path="/a3dpc/api/export/*", malformed=True, times=1)
+    assert await (await c.get(path)).read() != good
+    on(fleet, path="/a3dpc/api/export/*", truncate=0.5, times=1)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await (await c.get(path)).read()
+    assert await (await c.get(path)).read() == good  # both fired once: streamed again
+
+
 async def test_composed_latency_then_status(aiohttp_client: Any) -> None:
     fleet = make_fleet()
     on(fleet, latency={"ms": 50}, status=500)

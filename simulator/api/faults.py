@@ -5,8 +5,8 @@ answer; :class:`Chain` composes them. A :class:`FaultSpec` (scenario ``faults``,
 ``fault_on`` or ``POST /sim/v1/faults``) is built into a chain: latency, then a connection
 reset or an error status, then the body (malformed, truncated, dribbled). Whether a fault
 fires is drawn from its own generator seeded from the scenario's seed and the fault's
-number, so a run repeats. Body faults act on bodies held in memory (every API but the
-streamed exports); on a streamed export they are skipped.
+number, so a run repeats. Body faults also act on the streamed exports, which are then
+answered whole.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ Call = Callable[[], Awaitable[web.StreamResponse]]
 Fault = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
 
 FAULT_STREAM = 0xFA17
+#: Set by body faults: a streamed export is answered whole, so the fault can mangle it.
+BUFFERED = web.RequestKey("buffered", bool)
 
 
 class ConnectionDropped(Exception):
@@ -87,6 +89,7 @@ class Reset:
 
 
 async def _body(request: web.Request, call: Call) -> tuple[web.StreamResponse, bytes | None]:
+    request[BUFFERED] = True  # a streamed export answers whole, for the fault to act on
     resp = await call()
     if resp.prepared or not isinstance(resp, web.Response):
         return resp, None

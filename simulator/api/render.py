@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from simulator.api.faults import BUFFERED
 from simulator.device import Chunk
 
 #: "HH:MM:00" for every wall-clock minute of a day.
@@ -76,7 +77,17 @@ async def stream(
     body: Iterator[str],
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Send an export body piece by piece, so a year of minutes never sits in memory."""
+    """Send an export body piece by piece, so a year of minutes never sits in memory.
+
+    Under a body fault (``BUFFERED``) the body is answered whole instead, for the fault to
+    corrupt, cut or dribble.
+    """
+    if request.get(BUFFERED):
+        text = "".join(body).encode()
+        whole = web.Response(status=200, body=text, headers=headers, content_type=content_type)
+        if content_type.startswith("text/"):
+            whole.charset = "utf-8"
+        return whole
     resp = web.StreamResponse(status=200, headers=headers)
     resp.content_type = content_type
     resp.charset = "utf-8" if content_type.startswith("text/") else None
