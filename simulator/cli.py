@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import logging
 import signal
 import sys
@@ -38,6 +39,13 @@ def parse_start(text: str) -> float:
         return check_time(t.timestamp(), "--start")
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tuple[str, int]:
+    """Where device ``index`` listens: its own port (``port + index``) or its own IP address."""
+    if not ip_per_device:
+        return host, port + index
+    return str(ipaddress.ip_address(host) + index), port
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -81,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token of the control plane /sim/v1/ (default: the scenario's control.token)",
     )
     s.add_argument(
+        "--ip-per-device",
+        action="store_true",
+        help="device i listens on --host + i (e.g. 127.0.1.1, 127.0.1.2, ...), all on --port",
+    )
+    s.add_argument(
         "--shard",
         type=parse_shard,
         default=(0, 1),
@@ -107,16 +120,18 @@ async def serve(
     store: Store,
     seed: int | None,
     shard: tuple[int, int] = (0, 1),
+    ip_per_device: bool = False,
 ) -> None:
     """Run the simulator until SIGINT or SIGTERM."""
     fleet = Fleet(scenario, clock, store, seed=seed, shard=shard)
     runner = web.AppRunner(create_app(fleet), access_log=None)
     await runner.setup()
     for device in fleet.served:
-        site = web.TCPSite(runner, host, port + device.index)
+        addr = device_address(host, port, device.index, ip_per_device)
+        site = web.TCPSite(runner, *addr)
         await site.start()
-        fleet.bind(device, host, port + device.index)
-        log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, host, port + device.index)
+        fleet.bind(device, *addr)
+        log.info("%s (%s) on http://%s:%d", device.id, device.cfg.model, *addr)
     # Everything built so far lives as long as the server: keep it out of the garbage
     # collector's scans, so a request's short-lived objects are all it looks at.
     gc.collect()
@@ -157,6 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.control_token:
         control = scenario.control.model_copy(update={"token": args.control_token})
         scenario = scenario.model_copy(update={"control": control})
+    if args.ip_per_device:
+        try:
+            first = ipaddress.ip_address(args.host)
+            first + (len(scenario.devices) - 1)  # the last device's address must exist
+        except ValueError:
+            print(
+                f"--ip-per-device: {args.host!r} + {len(scenario.devices) - 1} is no IP address",
+                file=sys.stderr,
+            )
+            return 2
+        if first.is_unspecified:
+            print("--ip-per-device needs a specific --host, e.g. 127.0.1.1", file=sys.stderr)
+            return 2
     start = args.start
     if start is None and scenario.start is not None:
         start = scenario.start.timestamp()
@@ -168,7 +196,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     clock = SimClock(start=start, speed=speed)
     try:
-        asyncio.run(serve(scenario, args.host, args.port, clock, store, args.seed, args.shard))
+        asyncio.run(
+            serve(
+                scenario,
+                args.host,
+                args.port,
+                clock,
+                store,
+                args.seed,
+                args.shard,
+                args.ip_per_device,
+            )
+        )
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2

@@ -96,3 +96,71 @@ def test_serve_a_shard(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
+
+
+def test_serve_each_device_on_its_own_loopback_address(tmp_path: Path) -> None:
+    scenario = tmp_path / "fleet.yaml"
+    scenario.write_text(FLEET)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "serve",
+            str(scenario),
+            "--host",
+            "127.0.1.1",
+            "--ip-per-device",
+            "--port",
+            str(port),
+            "--speed",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    auth = HTTPDigestAuth("viewer", "viewer")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:  # the last device binds last
+                r = requests.get(
+                    f"http://127.0.1.7:{port}/a3dpc/api/occupancy", auth=auth, timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert r.json()["serial"] == "ac:cc:8e:20:00:06"
+        r = requests.get(f"http://127.0.1.3:{port}/a3dpc/api/occupancy", auth=auth, timeout=5)
+        assert r.json()["serial"] == "ac:cc:8e:20:00:02"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("host", ["localhost", "0.0.0.0", "255.255.255.254"])
+def test_ip_per_device_needs_room_for_every_device(tmp_path: Path, host: str) -> None:
+    scenario = tmp_path / "fleet.yaml"
+    scenario.write_text(FLEET)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "serve",
+            str(scenario),
+            "--host",
+            host,
+            "--ip-per-device",
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "--ip-per-device" in r.stderr and "Traceback" not in r.stderr
