@@ -645,7 +645,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
-    """Make replay files relative to ``base`` absolute, and check that each can be read."""
+    """Make replay and CA files relative to ``base`` absolute, and check each can be read."""
     problems = []
     devices = []
     for i, d in enumerate(scenario.devices):
@@ -658,6 +658,16 @@ def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
                     "a3dpc minute CSV export, relative to the scenario file)"
                 )
             d = d.model_copy(update={"replay": ReplayConfig(file=str(f.resolve()))})
+        if d.push is not None and d.push.ca_file is not None:
+            ca = Path(d.push.ca_file)
+            ca = ca if ca.is_absolute() else base / ca
+            if not ca.is_file():
+                problems.append(
+                    f"devices.{i}.push.ca_file: cannot read {str(ca)!r} (fix: a PEM file of "
+                    "the root CA, relative to the scenario file)"
+                )
+            push = d.push.model_copy(update={"ca_file": str(ca.resolve())})
+            d = d.model_copy(update={"push": push})
         devices.append(d)
     if problems:
         raise ScenarioError(source, problems)

@@ -80,3 +80,15 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read the file"):
         load_scenario(tmp_path / "absent.yaml")
+
+
+def test_push_ca_file_is_relative_to_the_scenario(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("not checked here")
+    p = tmp_path / "s.yaml"
+    p.write_text("devices:\n  - push: {url: 'https://127.0.0.1:9/x', ca_file: certs/ca.pem}\n")
+    push = load_scenario(p).devices[0].push
+    assert push is not None and push.ca_file == str((tmp_path / "certs" / "ca.pem").resolve())
+    p.write_text("devices:\n  - push: {url: 'https://127.0.0.1:9/x', ca_file: nope.pem}\n")
+    with pytest.raises(ScenarioError, match=r"devices\.0\.push\.ca_file: cannot read"):
+        load_scenario(p)
