@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
-from requests.auth import HTTPDigestAuth
+from tests.serving import first_answer, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,43 +19,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_serve_answers_and_stops_cleanly_on_sigterm() -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "serve",
-            "--port",
-            str(port),
-            "--start",
-            "2024-06-07T15:30:00+02:00",
-            "--speed",
-            "0",
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/a3dpc/api/occupancy"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = requests.get(url, auth=HTTPDigestAuth("viewer", "viewer"), timeout=5)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    args = ("--port", str(port), "--start", "2024-06-07T15:30:00+02:00", "--speed", "0")
+    with serving(*args, "--seed", "1") as proc:
+        r = first_answer(proc, f"http://127.0.0.1:{port}/a3dpc/api/occupancy")
         assert r.status_code == 200
         assert r.json()["timestamp"] == "2024-06-07T15:30:00+02:00"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
 
 
 def test_validate_reports_located_problems(tmp_path: Path) -> None:

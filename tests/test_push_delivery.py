@@ -586,7 +586,7 @@ async def test_a_killed_simulator_loses_no_produced_push(
     import subprocess
     import sys
 
-    from tests.test_cli import free_port
+    from tests.serving import free_port
 
     await receiver.stop()  # the receiver is down: nothing can be delivered
     scenario = tmp_path / "push.yaml"

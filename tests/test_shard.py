@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from requests.auth import HTTPDigestAuth
 from simulator.cli import parse_shard
 from simulator.scenario import load_scenario, parse_scenario
 from tests.conftest import T0, make_fleet
-from tests.test_cli import free_port
+from tests.serving import first_answer, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = """
@@ -57,89 +55,29 @@ def test_serve_a_shard(tmp_path: Path) -> None:
     scenario = tmp_path / "fleet.yaml"
     scenario.write_text(FLEET)
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "serve",
-            str(scenario),
-            "--port",
-            str(port),
-            "--shard",
-            "1/3",
-            "--speed",
-            "0",
-            "--start",
-            "2024-06-07T12:00:00Z",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    auth = HTTPDigestAuth("viewer", "viewer")
-    try:
+    args = ("--port", str(port), "--shard", "1/3", "--speed", "0")
+    with serving(str(scenario), *args, "--start", "2024-06-07T12:00:00Z") as proc:
         url = f"http://127.0.0.1:{port + 4}/a3dpc/api/occupancy"  # door-0004: 4 % 3 == 1
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = requests.get(url, auth=auth, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        r = first_answer(proc, url)
         assert r.status_code == 200
         assert r.json()["serial"] == "ac:cc:8e:20:00:04"
+        auth = HTTPDigestAuth("viewer", "viewer")
         with pytest.raises(requests.ConnectionError):  # door-0000 belongs to shard 0
             requests.get(f"http://127.0.0.1:{port}/a3dpc/api/occupancy", auth=auth, timeout=5)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
 
 
 def test_serve_each_device_on_its_own_loopback_address(tmp_path: Path) -> None:
     scenario = tmp_path / "fleet.yaml"
     scenario.write_text(FLEET)
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "serve",
-            str(scenario),
-            "--host",
-            "127.0.1.1",
-            "--ip-per-device",
-            "--port",
-            str(port),
-            "--speed",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    auth = HTTPDigestAuth("viewer", "viewer")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:  # the last device binds last
-                r = requests.get(
-                    f"http://127.0.1.7:{port}/a3dpc/api/occupancy", auth=auth, timeout=5
-                )
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+    args = ("--host", "127.0.1.1", "--ip-per-device", "--port", str(port), "--speed", "0")
+    with serving(str(scenario), *args) as proc:
+        # the last device binds last
+        r = first_answer(proc, f"http://127.0.1.7:{port}/a3dpc/api/occupancy")
         assert r.json()["serial"] == "ac:cc:8e:20:00:06"
+        auth = HTTPDigestAuth("viewer", "viewer")
         r = requests.get(f"http://127.0.1.3:{port}/a3dpc/api/occupancy", auth=auth, timeout=5)
         assert r.json()["serial"] == "ac:cc:8e:20:00:02"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
 
 
 @pytest.mark.parametrize("host", ["localhost", "0.0.0.0", "255.255.255.254"])
