@@ -109,6 +109,9 @@ async def test_invalid_json_and_unknown_routes(ctl: TestClient[Any, Any]) -> Non
     assert (await r.json())["error"]["field"] == "body"
     r = await ctl.post("/sim/v1/events", data=b"[1,", headers=TOKEN)
     assert (await r.json())["error"]["field"] == "body"
+    for path in ("/sim/v1/clock/set", "/sim/v1/events", "/sim/v1/faults", "/sim/v1/reset"):
+        r = await ctl.post(path, data=b"\xff\xfe{", headers=TOKEN)  # not UTF-8
+        assert r.status == 400 and (await r.json())["error"]["field"] == "body"
     r = await ctl.get("/sim/v1/nothing", headers=TOKEN)
     assert r.status == 404 and "error" in await r.json()
     r = await ctl.delete("/sim/v1/clock", headers=TOKEN)

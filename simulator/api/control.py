@@ -99,11 +99,18 @@ def _in_calendar(t: float, field: str) -> float:
         raise ControlError(field, str(e)) from None
 
 
+async def _text(request: web.Request) -> str:
+    """The request body as text, ``{}`` when empty; a 400 when it is not UTF-8."""
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ControlError("body", "not valid JSON: the body is not UTF-8") from None
+    return text if text.strip() else "{}"
+
+
 async def _body(request: web.Request, model: type[M]) -> M:
     """The JSON body parsed into ``model`` (an empty body is ``{}``)."""
-    text = await request.text()
-    if not text.strip():
-        text = "{}"
+    text = await _text(request)
     try:
         return model.model_validate_json(text)
     except ValidationError as e:
@@ -233,9 +240,9 @@ async def list_events(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/events")
 async def inject_event(request: web.Request) -> web.Response:
     """Inject an event now (no at/after) or at a time; recorded before the answer."""
-    text = await request.text()
+    text = await _text(request)
     try:
-        event = EVENT.validate_json(text or "{}")
+        event = EVENT.validate_json(text)
     except ValidationError as e:
         first = e.errors()[0]
         if first["type"] == "json_invalid":
