@@ -115,7 +115,7 @@ async def test_invalid_json_and_unknown_routes(ctl: TestClient[Any, Any]) -> Non
     r = await ctl.get("/sim/v1/nothing", headers=TOKEN)
     assert r.status == 404 and "error" in await r.json()
     r = await ctl.delete("/sim/v1/clock", headers=TOKEN)
-    assert r.status == 405
+    assert r.status == 405 and r.headers["Allow"] == "GET,HEAD"
     r = await ctl.get("/sim/v1/devices/nope", headers=TOKEN)
     assert r.status == 404 and (await r.json())["error"]["field"] == "device"
     r = await ctl.delete("/sim/v1/events/abc", headers=TOKEN)

@@ -72,7 +72,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return resp
     exc = request.match_info.http_exception
     if exc is not None:
-        return error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+        resp = error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+        if "Allow" in exc.headers:  # a 405 names the methods the path has
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     try:
         return await handler(request)
     except ControlError as e:

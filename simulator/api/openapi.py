@@ -20,7 +20,13 @@ _OK = {"description": "OK", "content": {"application/json": {"schema": {"type": 
 def _op(summary: str, body: str | None = None, status: str = "200") -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
-        "responses": {status: _OK, "400": _ERROR, "401": {"description": "no or wrong token"}},
+        "responses": {
+            status: _OK,
+            "400": _ERROR,
+            "401": {"description": "no or wrong token"},
+            "404": {**_ERROR, "description": "no such device, event or fault"},
+            "409": {**_ERROR, "description": "the device refuses it (e.g. a secondary)"},
+        },
     }
     if body is not None:
         op["requestBody"] = {
