@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
+import resource
 import signal
 import sys
 from datetime import UTC, datetime
@@ -39,6 +41,14 @@ def parse_start(text: str) -> float:
         return check_time(t.timestamp(), "--start")
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft limit of open files to the hard one: a fleet has a socket per device."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tuple[str, int]:
@@ -123,6 +133,7 @@ async def serve(
     ip_per_device: bool = False,
 ) -> None:
     """Run the simulator until SIGINT or SIGTERM."""
+    raise_open_files_limit()
     fleet = Fleet(scenario, clock, store, seed=seed, shard=shard)
     runner = web.AppRunner(create_app(fleet), access_log=None)
     await runner.setup()

@@ -73,6 +73,18 @@ class DayCache:
         self._days.clear()
 
 
+@dataclass(frozen=True, eq=False)
+class Window:
+    """The occupancy estimate over a reset window: from the last reset before a day on."""
+
+    offset: int  # index of the day's first minute in the window
+    occ: IntArray  # occupancy at each minute end
+    in_: IntArray  # counts in per minute (the site's doors summed)
+    out: IntArray  # counts out per minute
+    restarts: frozenset[int]  # minutes in which the estimate restarts (reset, adjustment)
+    last_adjust: float  # time of the window's latest adjustment (-inf if none)
+
+
 @dataclass(frozen=True)
 class Realtime:
     """The real-time occupancy reading."""
@@ -118,6 +130,8 @@ class Device:
         self.installed_at = local_midnight(self.tz, self.installed)
         self._reset_minute = cfg.occupancy.reset_time.hour * 60 + cfg.occupancy.reset_time.minute
         self._realtime: tuple[tuple[float, int], Realtime] | None = None
+        # The whole-day occupancy window of the current day, by (day, store revision).
+        self._day_window: tuple[tuple[date, int], Window, IntArray, IntArray] | None = None
         # The site this door belongs to (set by the fleet): doors drawn together, the doors
         # whose counts make the site's occupancy, and the primary that holds adjustments.
         self.site_spec: SiteSpec = SiteSpec.of([cfg])
@@ -209,12 +223,9 @@ class Device:
         after = grid.wall_minute >= self._reset_minute
         return int(np.argmax(after)) if after.any() else grid.n
 
-    def _occupancy_window(self, day: date, now: float) -> tuple[int, IntArray, IntArray, IntArray]:
-        """Occupancy at each minute end from the last reset before ``day`` through its end.
-
-        Returns (index of the day's first minute in the window, occupancy, in, out), the
-        counts being those observed at ``now``.
-        """
+    def _occupancy_window(self, day: date, now: float) -> Window:
+        """Occupancy at each minute end from the last reset before ``day`` through its end,
+        with the counts observed at ``now``."""
         grid = self.grid(day)
         first = self._reset_index(grid)
         days = [day - timedelta(days=1), day] if first > 0 else [day]
@@ -238,7 +249,9 @@ class Device:
             restarts.append(Restart(idx - begin, a.value, skip_in, skip_out))
         restarts.sort(key=lambda r: r.index)  # stable: a reset precedes adjustments in its minute
         occ = occupancy(in_[begin:], out[begin:], restarts)
-        return offset - begin, occ, in_[begin:], out[begin:]
+        last = max((a.at for a in adjustments), default=-math.inf)
+        restart_at = frozenset(r.index for r in restarts)
+        return Window(offset - begin, occ, in_[begin:], out[begin:], restart_at, last)
 
     def _site_sum(
         self, days: list[date], get: Callable[[Device, date], Counts]
@@ -256,9 +269,9 @@ class Device:
         n = self.grid(day).n
         if not self.cfg.occupancy.estimation:
             return np.zeros(n, dtype=np.int64), 0
-        off, occ, _, _ = self._occupancy_window(day, now)
-        before = int(occ[off - 1]) if off > 0 else 0
-        return occ[off : off + n], before
+        w = self._occupancy_window(day, now)
+        before = int(w.occ[w.offset - 1]) if w.offset > 0 else 0
+        return w.occ[w.offset : w.offset + n], before
 
     def realtime(self, now: float | None = None) -> Realtime:
         """Occupancy now, and the in/out totals since the last daily reset (to the second)."""
@@ -271,15 +284,48 @@ class Device:
         return result
 
     def _compute_realtime(self, t: float) -> Realtime:
+        """The reading at ``t``: from the day's whole-day window (memoised) and the partial
+        current minute, or, in a minute where the estimate restarts, computed afresh."""
         day = self.local_date(t)
         grid = self.grid(day)
-        off, occ, in_, out = self._occupancy_window(day, t)
-        pos = off + min(grid.index_of(t), grid.n - 1)
-        reset = off + self._reset_index(grid)
+        key = (day, self.store.revision)
+        if self._day_window is None or self._day_window[0] != key:
+            w = self._occupancy_window(day, grid.end)
+            cin = np.concatenate(([0], np.cumsum(w.in_)))
+            cout = np.concatenate(([0], np.cumsum(w.out)))
+            self._day_window = (key, w, cin, cout)
+        _, w, cin, cout = self._day_window
+        i = min(grid.index_of(t), grid.n - 1)
+        pos = w.offset + i
+        if w.last_adjust > t or pos in w.restarts:
+            return self._realtime_afresh(t)
+        # Minute ends before ``pos`` are the same whenever observed; the current minute holds
+        # each door's counts so far (``partial``), and the estimate steps from the minute before.
+        f = grid.minute_of(t)
+        part_in = part_out = 0
+        for door in self.site_doors:
+            c = door.counts(day)
+            part_in += math.floor(int(c.in_[i]) * f + 1e-9)
+            part_out += math.floor(int(c.out[i]) * f + 1e-9)
+        reset = w.offset + self._reset_index(grid)
         since = reset if pos >= reset else 0  # the window starts at the reset before today's
-        total_in = int(in_[since : pos + 1].sum())
-        total_out = int(out[since : pos + 1].sum())
-        value = int(occ[pos]) if self.cfg.occupancy.estimation else 0
+        total_in = int(cin[pos] - cin[since]) + part_in
+        total_out = int(cout[pos] - cout[since]) + part_out
+        before = int(w.occ[pos - 1]) if pos > 0 else 0
+        value = max(0, before + part_in - part_out) if self.cfg.occupancy.estimation else 0
+        return Realtime(value, total_in, total_out, t)
+
+    def _realtime_afresh(self, t: float) -> Realtime:
+        """The reading at ``t`` from the counts observed at ``t`` (no memo)."""
+        day = self.local_date(t)
+        grid = self.grid(day)
+        w = self._occupancy_window(day, t)
+        pos = w.offset + min(grid.index_of(t), grid.n - 1)
+        reset = w.offset + self._reset_index(grid)
+        since = reset if pos >= reset else 0  # the window starts at the reset before today's
+        total_in = int(w.in_[since : pos + 1].sum())
+        total_out = int(w.out[since : pos + 1].sum())
+        value = int(w.occ[pos]) if self.cfg.occupancy.estimation else 0
         return Realtime(value, total_in, total_out, t)
 
     # ---- exports ------------------------------------------------------------------------
@@ -533,5 +579,6 @@ class Device:
     def forget_derived(self) -> None:
         """Drop memoised values derived from the store (after events changed it)."""
         self._realtime = None
+        self._day_window = None
         self._rates_memo = None
         self._frame_cache = None

@@ -1,0 +1,57 @@
+"""The real-time reading: its memoised fast path agrees with computing it afresh."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.device import Device
+from simulator.scenario import DeviceConfig, OccupancyConfig, Scenario, load_scenario
+from simulator.store import Action
+from tests.conftest import T0, make_fleet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instants(device: Device, n: int = 400) -> list[float]:
+    """Whole seconds over two days, many inside busy minutes, some on minute edges."""
+    rng = np.random.default_rng(3)
+    start = device.grid(device.local_date(T0)).start - 86400
+    ts = start + rng.integers(0, 2 * 86400, n)
+    edges = start + 60 * rng.integers(0, 2 * 1440, 50)
+    return sorted(float(t) for t in np.concatenate([ts, edges]))
+
+
+def check(device: Device) -> None:
+    for t in instants(device):
+        device.clock.set(t)
+        assert device._compute_realtime(t) == device._realtime_afresh(t), t
+
+
+@pytest.mark.parametrize("reset", [time(0, 0), time(3, 30), time(16, 0)])
+def test_fast_path_equals_afresh_with_resets(reset: time) -> None:
+    cfg = DeviceConfig(occupancy=OccupancyConfig(reset_time=reset))
+    check(make_fleet(Scenario(devices=[cfg])).devices[0])
+
+
+def test_fast_path_equals_afresh_with_adjustments() -> None:
+    fleet = make_fleet()
+    device = fleet.devices[0]
+    start = device.grid(device.local_date(T0)).start
+    for k, at in enumerate([start - 50000.5, start + 37000.25, start + 37030, start + 50000]):
+        fleet.store.add(Action(device.id, at, "adjust", 40 * k))
+    check(device)  # includes instants before adjustments recorded "later" (afresh path)
+
+
+def test_fast_path_equals_afresh_for_site_doors() -> None:
+    fleet = make_fleet(load_scenario(ROOT / "scenarios" / "mall.yaml"), at=1733140800.0)
+    for door in ("parking", "metro"):
+        check(fleet.by_id[door])
+
+
+def test_estimation_off() -> None:
+    cfg = DeviceConfig(occupancy=OccupancyConfig(estimation=False))
+    check(make_fleet(Scenario(devices=[cfg])).devices[0])
