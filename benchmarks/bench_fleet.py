@@ -90,6 +90,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--workers", type=int, default=32)
+    ap.add_argument("--speed", type=float, default=60, help="simulated seconds per wall second")
     args = ap.parse_args()
     port = free_port()
     sim = subprocess.Popen(
@@ -107,7 +108,7 @@ async def main() -> None:
                 "--port",
                 str(port),
                 "--speed",
-                os.environ.get("SPEED", "60"),
+                str(args.speed),
             ],
         ),
         cwd=ROOT,
