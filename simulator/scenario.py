@@ -65,14 +65,22 @@ def _clock_time(v: Any) -> Any:
     return v
 
 
-def _check_span(span: str) -> str:
-    """An HH:MM-HH:MM opening span that closes after it opens."""
+def _check_span(span: str, day: str | None = None) -> str:
+    """An HH:MM-HH:MM opening span that closes after it opens (of ``day``, if given)."""
+    where = f"{day}: " if day else ""
     m = _HOURS_RE.match(span)
     if not m:
-        raise ValueError(f"{span!r} is not HH:MM-HH:MM")
+        closed = " (or null for closed)" if day else ""
+        raise ValueError(f"{where}{span!r} is not HH:MM-HH:MM{closed}")
     if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
-        raise ValueError(f"{span!r} closes before it opens")
+        raise ValueError(f"{where}{span!r} closes before it opens")
     return span
+
+
+def _check_weekday(day: str) -> None:
+    """Refuse a key that is not one of mon..sun."""
+    if day not in WEEKDAYS:
+        raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
 
 
 class Burst(_Model):
@@ -174,31 +182,23 @@ class CrowdConfig(_Model):
     @classmethod
     def _check_profile_days(cls, v: dict[str, list[Peak]]) -> dict[str, list[Peak]]:
         for day in v:
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+            _check_weekday(day)
         return v
 
     @field_validator("opening_hours")
     @classmethod
     def _check_hours(cls, v: dict[str, str | None]) -> dict[str, str | None]:
         for day, span in v.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
-            if span is None:
-                continue
-            m = _HOURS_RE.match(span)
-            if not m:
-                raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM (or null for closed)")
-            if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
-                raise ValueError(f"{day}: {span!r} closes before it opens")
+            _check_weekday(day)
+            if span is not None:
+                _check_span(span, day)
         return v
 
     @field_validator("weekday_factors")
     @classmethod
     def _check_factors(cls, v: dict[str, float]) -> dict[str, float]:
         for day, f in v.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+            _check_weekday(day)
             if f < 0:
                 raise ValueError(f"{day}: factor must be >= 0")
         return v
