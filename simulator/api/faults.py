@@ -127,11 +127,9 @@ class Truncate:
 
     async def __call__(self, request: web.Request, call: Call) -> web.StreamResponse:
         """Headers with the full Content-Length, part of the body, then the connection closes."""
-        resp, body = await _body(request, call)
+        out, body = await _resend(request, call)
         if body is None:
-            return resp
-        out = _stream_like(resp, len(body))
-        await out.prepare(request)
+            return out
         await out.write(body[: int(len(body) * self.fraction)])
         if request.transport is not None:
             request.transport.close()
@@ -147,11 +145,9 @@ class Dribble:
 
     async def __call__(self, request: web.Request, call: Call) -> web.StreamResponse:
         """The whole body, ``chunk`` bytes at a time at ``bytes_per_s``."""
-        resp, body = await _body(request, call)
+        out, body = await _resend(request, call)
         if body is None:
-            return resp
-        out = _stream_like(resp, len(body))
-        await out.prepare(request)
+            return out
         for i in range(0, len(body), self.chunk):
             await out.write(body[i : i + self.chunk])
             await asyncio.sleep(self.chunk / self.bytes_per_s)
@@ -159,11 +155,17 @@ class Dribble:
         return out
 
 
-def _stream_like(resp: web.StreamResponse, length: int) -> web.StreamResponse:
+async def _resend(request: web.Request, call: Call) -> tuple[web.StreamResponse, bytes | None]:
+    """The device's answer to send by hand: a prepared stream with its status, headers and
+    full Content-Length, and its body; or the answer itself and None when it has no body."""
+    resp, body = await _body(request, call)
+    if body is None:
+        return resp, None
     headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
     out = web.StreamResponse(status=resp.status, headers=headers)
-    out.content_length = length
-    return out
+    out.content_length = len(body)
+    await out.prepare(request)
+    return out, body
 
 
 @dataclass
