@@ -4,6 +4,7 @@ and a receiver that stays down while the bounded outbox keeps dropping its head.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import ssl
 import sys
@@ -26,7 +27,7 @@ from simulator.scenario import PushConfig
 from simulator.store import Store
 from tests.conftest import ClientFactory
 from tests.test_control import TOKEN
-from tests.test_push_delivery import BOUNDARY, Receiver, make_fleet, minutes, until
+from tests.test_push_delivery import BOUNDARY, Receiver, make_fleet, minutes, until, utc
 
 # Holds the write lock of the database given as argv[1] for argv[2] seconds.
 LOCK_HOLDER = """
@@ -70,10 +71,12 @@ async def control(
     client: TestClient[Any, Any], method: str, path: str, status: int = 200, **kw: Any
 ) -> Any:
     """A control-plane request (bearer token, no Digest) to the client's server; its JSON."""
-    async with aiohttp.ClientSession(headers=TOKEN) as session:
-        async with session.request(method, client.make_url(path), **kw) as r:
-            assert r.status == status
-            return await r.json()
+    async with (
+        aiohttp.ClientSession(headers=TOKEN) as session,
+        session.request(method, client.make_url(path), **kw) as r,
+    ):
+        assert r.status == status
+        return await r.json()
 
 
 def read_for(url: str, seconds: float) -> list[float]:
@@ -142,10 +145,11 @@ async def test_a_locked_database_loses_no_push_and_blocks_no_reading(
     times = await readings
     slowest = max(times)
     await lag.stop()
-    await until(lambda: receiver.requests[-1].doc["data"]["utcTo"] > minutes(unlocked_at, 1)[0])
+    await until(lambda: receiver.requests[-1].doc["data"]["utcTo"] > utc(unlocked_at))
     n = len(receiver.requests)
     assert receiver.froms() == minutes(BOUNDARY, n)  # every interval once, in order
-    during = [f for f in receiver.froms() if minutes(locked_at, 1)[0] <= f < minutes(unlocked_at, 1)[0]]
+    lock_span = (utc(locked_at), utc(unlocked_at))
+    during = [f for f in receiver.froms() if lock_span[0] <= f < lock_span[1]]
     assert len(during) >= 5  # six simulated minutes of lock: none of them lost
     assert len(times) >= 10 and slowest < 1.0  # readings answer while the database is locked
     assert lag.worst < 1.0  # (the default 5 s busy timeout froze the loop for 5 s)
@@ -296,6 +300,6 @@ async def test_backoff_grows_while_the_full_outbox_drops_the_head(
     log = pusher.deliveries("entrance")
     assert len({d.entry for d in log}) >= 4  # the head changed between retries
     assert pusher.stats("entrance").dropped > 0
-    gaps = [b.wall_time - a.wall_time for a, b in zip(log, log[1:], strict=False)]
+    gaps = [b.wall_time - a.wall_time for a, b in itertools.pairwise(log)]
     grown = [0.02 * 2**k for k in range(3)] + [0.16] * (len(gaps) - 3)
     assert all(g >= 0.95 * d for g, d in zip(gaps, grown, strict=True))  # never reset
