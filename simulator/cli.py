@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     speed = args.speed if args.speed is not None else scenario.speed
     try:
         store = Store(Path(args.db) if args.db != ":memory:" else ":memory:")
-    except Exception as e:  # sqlite3 errors name the problem
-        print(f"--db {args.db}: {e}", file=sys.stderr)
+    except Exception as e:  # StoreError: names the file and the problem
+        print(f"p8815-sim: --db {e}", file=sys.stderr)
         return 2
     clock = SimClock(start=start, speed=speed)
     try:

@@ -2,6 +2,10 @@
 
 Written to SQLite (WAL mode) before an action is acknowledged, so a restarted simulator
 continues where it stopped. ``":memory:"`` keeps it in memory (tests, throw-away runs).
+
+Every statement runs on the event loop, so none may wait long for a lock another process
+holds: the busy timeout is a few milliseconds, after which a write fails with
+:class:`StoreBusy` (a request answers an error, the push retries later).
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+BUSY_TIMEOUT_MS = 5  # how long a statement waits for another connection's lock
+OPEN_TIMEOUT_S = 5.0  # at start-up (before the event loop runs) waiting is fine
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -43,6 +51,45 @@ CREATE TABLE IF NOT EXISTS sim_events (
 """
 
 
+class StoreError(RuntimeError):
+    """The database failed a statement (read-only, disk full, corrupt...)."""
+
+
+class StoreBusy(StoreError):
+    """Another connection holds the database's write lock longer than the busy timeout."""
+
+
+def _typed(e: sqlite3.Error) -> StoreError:
+    """The store's exception for an SQLite error: busy/locked, or any other failure."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreBusy(f"the database is locked by another connection ({e})")
+    return StoreError(f"database error: {e}")
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose failing statements raise :class:`StoreError` / :class:`StoreBusy`."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        """Run one statement."""
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as e:
+            raise _typed(e) from e
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        """Run one statement for each parameter set."""
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as e:
+            raise _typed(e) from e
+
+    def rollback_open(self) -> None:
+        """Roll back the transaction in progress, if any (a failed COMMIT may have ended it)."""
+        if self.in_transaction:
+            super().execute("ROLLBACK")
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """A produced push payload waiting for delivery; ``due`` is its interval's end."""
@@ -66,12 +113,13 @@ class Action:
 class Store:
     """The action log, read once at start-up and written through on every change."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, path: str | Path = ":memory:", *, check_writable: bool = True) -> None:
+        try:
+            self._db = self._open(str(path), check_writable)
+        except StoreError as e:
+            raise StoreError(f"{path}: {e}") from None
+        except sqlite3.Error as e:
+            raise StoreError(f"{path}: cannot use the database: {e}") from None
         self._actions: dict[tuple[str, str], list[Action]] = defaultdict(list)
         self.revision = 0  # bumped on every change, so derived values can be memoised
         for device, at, kind, value in self._db.execute(
@@ -81,6 +129,25 @@ class Store:
         self._outbox_sizes: dict[str, int] = dict(
             self._db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
         )
+
+    @staticmethod
+    def _open(path: str, check_writable: bool) -> _Connection:
+        """Connect, set WAL and the schema, check a write works, then shorten the busy timeout."""
+        db = sqlite3.connect(
+            path, isolation_level=None, timeout=OPEN_TIMEOUT_S, factory=_Connection
+        )
+        try:
+            if path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            if check_writable and path != ":memory:":
+                _check_writable(db)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def add(self, action: Action) -> None:
         """Record an action durably, then make it visible."""
@@ -161,7 +228,7 @@ class Store:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            db.rollback_open()
             self._outbox_sizes = dict(
                 db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
             )
@@ -191,7 +258,7 @@ class Store:
                 removed[device] = removed.get(device, 0) + cur.rowcount
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            db.rollback_open()
             raise
         for device, n in removed.items():
             self._outbox_sizes[device] = max(0, self._outbox_sizes.get(device, 0) - n)
@@ -248,3 +315,18 @@ class Store:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+
+def _check_writable(db: _Connection) -> None:
+    """Write a row in a transaction rolled back: a read-only file or directory fails here."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT INTO push_cursor (device, produced_until) VALUES ('', 0)")
+        finally:
+            db.rollback_open()
+    except StoreError as e:
+        raise StoreError(
+            f"not writable ({e.__cause__ or e}); the simulator writes the file and "
+            "creates its -wal and -shm files next to it"
+        ) from None

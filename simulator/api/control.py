@@ -24,6 +24,7 @@ from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.events import EVENT, EventError
 from simulator.fleet import Fleet
+from simulator.store import StoreError
 from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSpec, parse_duration
 
 log = logging.getLogger("simulator.control")
@@ -89,6 +90,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(409, e.message, "device")
     except web.HTTPException:
         raise
+    except StoreError as e:  # e.g. the database locked by another process: try again
+        log.warning("control plane store failure on %s %s: %s", request.method, request.path, e)
+        return error(503, f"the simulator's database cannot be written now: {e}")
     except Exception:
         log.exception("control plane failure on %s %s", request.method, request.path)
         return error(500, "internal error of the simulator (logged)")
@@ -305,6 +309,7 @@ def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
             "delivered": s.delivered,
             "failed_attempts": s.failed_attempts,
             "dropped": s.dropped,
+            "store_error": fleet.pusher.store_health.error,
         }
     return state
 
@@ -380,7 +385,9 @@ async def push_log(request: web.Request) -> web.Response:
         }
         for x in fleet.pusher.deliveries(d.id)
     ]
-    return web.json_response({"device": d.id, "deliveries": log_})
+    h = fleet.pusher.store_health
+    store = {"error": h.error, "failures": h.failures, "total_failures": h.total_failures}
+    return web.json_response({"device": d.id, "store": store, "deliveries": log_})
 
 
 @routes.get(f"{PREFIX}/faults")

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from simulator.errors import DeviceError, ValidationFailed
+from simulator.store import StoreError
 
 log = logging.getLogger("simulator.api")
 
@@ -42,7 +43,12 @@ def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     call = request.get(RPC_CALL)
     if isinstance(exc, DeviceError):
         return rpc_response(call or RpcCall(), error={"code": exc.code, "message": exc.message})
-    log.exception("unexpected failure on %s %s", request.method, request.path, exc_info=exc)
+    if isinstance(exc, StoreError):  # e.g. the database locked by another process: retry
+        log.warning("store write failed on %s %s: %s", request.method, request.path, exc)
+        if call is None:
+            return web.Response(status=503, text="503 Service Unavailable\n")
+    else:
+        log.exception("unexpected failure on %s %s", request.method, request.path, exc_info=exc)
     if call is not None:
         return rpc_response(call, error={"code": 1100, "message": "Internal error"})
     return web.Response(status=500, text="500 Internal Server Error\n")

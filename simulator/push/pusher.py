@@ -4,7 +4,11 @@ One scheduler task produces, on every interval boundary of the simulated clock t
 passed, the payload of each pushing device and writes it to the durable outbox (with the
 device's produced cursor, in one transaction) before the interval counts as produced. One
 sender task per device delivers its outbox oldest first; a failed attempt is retried,
-after a capped exponential backoff with seeded jitter, until a 2xx answer.
+after a capped exponential backoff with seeded jitter, until a 2xx answer. The backoff
+grows with the receiver's consecutive failures, whichever entry is at the head.
+
+A write to the store that fails (locked by another process, disk full, read-only) changes
+nothing: the intervals stay due and are written later, after a backoff of their own.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +31,12 @@ from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
 from simulator.scenario import PushConfig
-from simulator.store import Store
+from simulator.store import Store, StoreError
 
 log = logging.getLogger("simulator.push")
 
 PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
+STORE_RETRY_S = (0.05, 1.0)  # first and longest wait before writing again after a failure
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,17 @@ class _Channel:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_id: int = 0  # highest outbox id delivered in this run
     unflushed: int = 0  # delivered, not yet removed from the outbox
+    failures: int = 0  # consecutive failed attempts to the receiver (drives the backoff)
+
+
+@dataclass
+class StoreHealth:
+    """Whether the pusher's writes to the store succeed; a failure streak is retried."""
+
+    error: str | None = None  # the last failure of the current streak, None when writes work
+    failures: int = 0  # failed writes in the current streak
+    total_failures: int = 0  # failed writes since the simulator started
+    retry_at: float = 0.0  # monotonic time of the next write attempt
 
 
 class Pusher:
@@ -109,6 +126,7 @@ class Pusher:
         self._poke = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        self.store_health = StoreHealth()
         # A simulated receiver outage (control plane, scenario timeline): device id -> down?
         self.receiver_down: Callable[[str], bool] | None = None
 
@@ -152,6 +170,7 @@ class Pusher:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.store_health.retry_at = 0.0  # one last try, whatever the backoff
         self._flush_acks()
         if self._session is not None:
             await self._session.close()
@@ -190,8 +209,15 @@ class Pusher:
 
     # ---- production --------------------------------------------------------------------
     def produce_due(self, now: float | None = None) -> int:
-        """Write every interval that has ended by ``now`` to the outbox (up to a batch)."""
+        """Write every interval that has ended by ``now`` to the outbox (up to a batch).
+
+        Cursors move only once the outbox commit succeeded: after a failed write nothing is
+        produced, and the same intervals are tried again after a backoff.
+        """
         t = self.clock.now() if now is None else now
+        if not self._heap or self._heap[0][0] > t or not self._store_ready():
+            return 0
+        before: dict[str, float] = {}  # cursors as they were, to undo a failed write
         rows: list[tuple[str, float, str]] = []
         cursors: dict[str, float] = {}
         limits: dict[str, int] = {}
@@ -199,6 +225,7 @@ class Pusher:
         while self._heap and self._heap[0][0] <= t and len(rows) < self.batch:
             _, dev_id = heapq.heappop(self._heap)
             ch = self._channels[dev_id]
+            before.setdefault(dev_id, ch.cursor)
             m, limit = ch.cfg.interval_minutes, ch.cfg.outbox_limit
             if dev_id not in cursors and due_count(ch.cursor, t, m) > limit:
                 start = interval_start(t, m) - limit * m * 60
@@ -210,9 +237,13 @@ class Pusher:
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
             heapq.heappush(self._heap, (interval_end(end, m), dev_id))
-        if not rows:
+        try:
+            dropped = self.store.outbox_produce(rows, cursors, limits)
+        except StoreError as e:
+            self._unproduce(before)
+            self._store_failed("produce", e)
             return 0
-        dropped = self.store.outbox_produce(rows, cursors, limits)
+        self._store_ok()
         for dev_id, _, _ in rows:
             self._channels[dev_id].stats.produced += 1
         for dev_id in skipped.keys() | dropped.keys():
@@ -229,10 +260,60 @@ class Pusher:
             self._channels[dev_id].wake.set()
         return len(rows)
 
+    def _unproduce(self, cursors: dict[str, float]) -> None:
+        """Put cursors back as they were and rebuild the heap: nothing was produced."""
+        for dev_id, cursor in cursors.items():
+            self._channels[dev_id].cursor = cursor
+        self._heap = [
+            (interval_end(ch.cursor, ch.cfg.interval_minutes), dev_id)
+            for dev_id, ch in self._channels.items()
+        ]
+        heapq.heapify(self._heap)
+
+    def _store_ready(self) -> bool:
+        """Whether a write may be tried now (not within the backoff after a failure)."""
+        return time.monotonic() >= self.store_health.retry_at
+
+    def _store_failed(self, what: str, e: StoreError) -> None:
+        """Note a failed write, back off; log only the first failure of a streak."""
+        h = self.store_health
+        h.failures += 1
+        h.total_failures += 1
+        h.error = str(e)
+        first, longest = STORE_RETRY_S
+        delay = min(longest, first * 2 ** min(h.failures - 1, 16))
+        h.retry_at = time.monotonic() + delay
+        if h.failures == 1:
+            log.warning(
+                "push store write failed (%s): %s; retrying with backoff, nothing is lost",
+                what,
+                e,
+                extra={"push": {"event": "store_failed", "error": str(e)}},
+            )
+
+    def _store_ok(self) -> None:
+        """A write succeeded: end a failure streak (logged once)."""
+        h = self.store_health
+        if h.failures:
+            log.info(
+                "push store writes work again after %d failed attempts",
+                h.failures,
+                extra={"push": {"event": "store_recovered", "failures": h.failures}},
+            )
+        h.error, h.failures, h.retry_at = None, 0, 0.0
+
     def _flush_acks(self) -> None:
-        """Remove delivered entries from the outbox (one transaction)."""
+        """Remove delivered entries from the outbox (one transaction); kept on a failure."""
+        if not self._acks or not self._store_ready():
+            return
         acks, self._acks = self._acks, []
-        self.store.outbox_remove(acks)
+        try:
+            self.store.outbox_remove(acks)
+        except StoreError as e:
+            self._acks = acks + self._acks
+            self._store_failed("remove delivered", e)
+            return
+        self._store_ok()
         for dev_id, _ in acks:
             self._channels[dev_id].unflushed = 0
 
@@ -296,20 +377,23 @@ class Pusher:
                 result = await post(self._session, ch.cfg, body)
             self._record(ch, entry.id, entry.due, attempt, result)
             if result.ok:
+                ch.failures = 0
                 ch.delivered_id = entry.id
                 self._acks.append((dev_id, entry.id))
                 ch.unflushed += 1
                 ch.stats.delivered += 1
                 continue
             ch.stats.failed_attempts += 1
-            delay = backoff(ch.cfg, attempt, ch.rng)
+            ch.failures += 1
+            delay = backoff(ch.cfg, ch.failures, ch.rng)
             log.warning(
-                "push failed device=%s url=%s interval_end=%s attempt=%d status=%s error=%s "
-                "retry_in=%.3fs",
+                "push failed device=%s url=%s interval_end=%s attempt=%d failures=%d status=%s "
+                "error=%s retry_in=%.3fs",
                 dev_id,
                 ch.cfg.url,
                 payload.utc_text(entry.due),
                 attempt,
+                ch.failures,
                 result.status,
                 result.error,
                 delay,
@@ -320,6 +404,7 @@ class Pusher:
                         "url": ch.cfg.url,
                         "interval_end": entry.due,
                         "attempt": attempt,
+                        "failures": ch.failures,
                         "status": result.status,
                         "error": result.error,
                         "retry_in": delay,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ import aiohttp
 import numpy as np
 
 from simulator.scenario import PushConfig
+
+READ_LIMIT = 64 * 1024  # bytes of a receiver's answer read at most; the rest is never read
 
 
 class PushSetupError(ValueError):
@@ -24,6 +27,7 @@ class Attempt:
     status: int | None
     error: str | None
     latency_s: float
+    received: int = 0  # bytes of the answer's body read (at most READ_LIMIT)
 
     @property
     def ok(self) -> bool:
@@ -52,19 +56,24 @@ def headers(cfg: PushConfig) -> dict[str, str]:
 
 
 async def post(session: aiohttp.ClientSession, cfg: PushConfig, body: str) -> Attempt:
-    """POST one body; every failure (refused, timeout, TLS, non-2xx) becomes an Attempt."""
+    """POST one body; every failure (refused, timeout, TLS, non-2xx) becomes an Attempt.
+
+    ``timeout_s`` bounds the whole attempt (connect, send, answer); at most
+    :data:`READ_LIMIT` bytes of the answer are read, then the connection is closed.
+    """
     t0 = time.perf_counter()
     try:
-        async with session.post(
-            cfg.url,
-            data=body.encode(),
-            headers=headers(cfg),
-            ssl=tls_context(cfg.ca_file),
-            timeout=aiohttp.ClientTimeout(total=cfg.timeout_s),
-            allow_redirects=False,
-        ) as resp:
-            await resp.read()
-            status = resp.status
+        async with asyncio.timeout(cfg.timeout_s):
+            async with session.post(
+                cfg.url,
+                data=body.encode(),
+                headers=headers(cfg),
+                ssl=tls_context(cfg.ca_file),
+                timeout=aiohttp.ClientTimeout(total=None),
+                allow_redirects=False,
+            ) as resp:
+                received = await read_bounded(resp)
+                status = resp.status
     except TimeoutError:
         return Attempt(None, f"timeout after {cfg.timeout_s:g}s", time.perf_counter() - t0)
     except aiohttp.ClientConnectorCertificateError as e:
@@ -77,7 +86,23 @@ async def post(session: aiohttp.ClientSession, cfg: PushConfig, body: str) -> At
     except (aiohttp.ClientError, OSError) as e:
         return Attempt(None, f"{type(e).__name__}: {e}", _since(t0))
     err = None if 200 <= status < 300 else f"HTTP {status}"
-    return Attempt(status, err, _since(t0))
+    return Attempt(status, err, _since(t0), received)
+
+
+async def read_bounded(resp: aiohttp.ClientResponse) -> int:
+    """Read the answer's body up to its end or :data:`READ_LIMIT` bytes; the byte count.
+
+    An answer longer than that is cut: its connection is closed, not reused.
+    """
+    n = 0
+    while n < READ_LIMIT:
+        chunk = await resp.content.read(READ_LIMIT - n)
+        if not chunk:
+            return n
+        n += len(chunk)
+    if not resp.content.at_eof():
+        resp.close()
+    return n
 
 
 def _since(t0: float) -> float:
