@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 #: every simulated time has a local date and a printable label in every time zone.
 MIN_TIME = datetime(1971, 1, 1, tzinfo=UTC).timestamp()
 MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+#: The last second of the calendar: a running clock that reaches it stops there.
+LAST_TIME = MAX_TIME - 1.0
 
 
 def check_time(t: float, what: str = "time") -> float:
@@ -19,16 +21,25 @@ def check_time(t: float, what: str = "time") -> float:
     return t
 
 
+def in_calendar(t: float) -> float:
+    """``t`` held inside the simulated calendar (a clock saturates at its bounds)."""
+    return min(max(t, MIN_TIME), LAST_TIME)
+
+
 def wall_time() -> float:
     """Return the wall-clock time in epoch seconds, read at call time (freezegun controls it)."""
     return time.time()
 
 
 class SimClock:
-    """Simulated time: real-time, scaled by ``speed`` from an anchor, or frozen (speed 0).
+    """Simulated time: the wall clock itself, scaled by ``speed`` from an anchor, or frozen.
 
-    ``now() = anchor_sim + speed * (wall() - anchor_wall)``. The wall function is read at
-    call time, so ``freezegun.freeze_time(..., real_asyncio=True)`` moves the clock in tests.
+    Without a fixed ``start`` and at speed 1 the clock *follows the wall*: ``now()`` is the
+    wall time, read at call time, so ``freezegun.freeze_time(..., real_asyncio=True)`` (its
+    ``tick``, ``move_to`` and leaving it) moves the simulated time with the test's. Once set,
+    advanced or given another speed the clock is *anchored*:
+    ``now() = anchor_sim + speed * (wall() - anchor_wall)``. Either way ``now()`` stays in
+    the simulated calendar: a clock running past its end stops at :data:`LAST_TIME`.
     """
 
     def __init__(
@@ -40,19 +51,36 @@ class SimClock:
         if speed < 0:
             raise ValueError("speed must be >= 0")
         self._wall = wall
+        self._fixed = None if start is None else check_time(float(start), "start")
+        self._start_speed = float(speed)
         w = wall()
-        self._anchor_wall = w
-        self._anchor_sim = w if start is None else check_time(float(start), "start")
+        #: The simulated time at start-up (a fixed start, else the wall time then).
+        self.origin = in_calendar(w) if self._fixed is None else self._fixed
         self._speed = float(speed)
+        self._anchor_wall = w
+        self._anchor_sim = self.origin
+        self._follow = self._fixed is None and self._speed == 1.0
+        #: The earliest time a wall-following clock has shown (a test may freeze it earlier).
+        self.earliest = self.origin
 
     @property
     def speed(self) -> float:
         """Simulated seconds per wall second (0 means frozen)."""
         return self._speed
 
+    @property
+    def follows_wall(self) -> bool:
+        """Whether ``now()`` is the wall time (no fixed start, speed 1, never moved)."""
+        return self._follow
+
     def now(self) -> float:
-        """Return the simulated time in epoch seconds (UTC)."""
-        return self._anchor_sim + self._speed * (self._wall() - self._anchor_wall)
+        """Return the simulated time in epoch seconds (UTC), inside the calendar."""
+        if self._follow:
+            t = in_calendar(self._wall())
+            if t < self.earliest:
+                self.earliest = t
+            return t
+        return in_calendar(self._anchor_sim + self._speed * (self._wall() - self._anchor_wall))
 
     def now_datetime(self) -> datetime:
         """Return the simulated time as an aware UTC datetime."""
@@ -61,6 +89,7 @@ class SimClock:
     def _reanchor(self, sim: float) -> None:
         self._anchor_wall = self._wall()
         self._anchor_sim = sim
+        self._follow = False
 
     def set(self, t: float) -> None:
         """Jump to simulated time ``t`` (epoch seconds); the clock keeps its speed."""
@@ -78,3 +107,10 @@ class SimClock:
             raise ValueError("speed must be >= 0")
         self._reanchor(self.now())
         self._speed = float(speed)
+
+    def reset(self) -> None:
+        """Back to start-up: following the wall again if it did, else at ``origin``."""
+        self._speed = self._start_speed
+        self._reanchor(self.origin)
+        self._follow = self._fixed is None and self._speed == 1.0
+        self.earliest = self.origin

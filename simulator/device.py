@@ -72,17 +72,33 @@ class DayCache:
         """Drop everything."""
         self._days.clear()
 
+    def drop(self, key: tuple[int, date]) -> None:
+        """Forget one cached day."""
+        self._days.pop(key, None)
+
+
+def on_grid(t: float) -> float:
+    """The device's time resolution: the whole second holding ``t``.
+
+    Readings observe, and actions are stamped, on this grid, so an action is seen by every
+    reading taken at or after the moment it was recorded, whatever the clock does.
+    """
+    return float(math.floor(t))
+
 
 @dataclass(frozen=True, eq=False)
 class Window:
     """The occupancy estimate over a reset window: from the last reset before a day on."""
 
+    start: float  # epoch time of the window's first minute
     offset: int  # index of the day's first minute in the window
     occ: IntArray  # occupancy at each minute end
     in_: IntArray  # counts in per minute (the site's doors summed)
     out: IntArray  # counts out per minute
     restarts: frozenset[int]  # minutes in which the estimate restarts (reset, adjustment)
-    last_adjust: float  # time of the window's latest adjustment (-inf if none)
+
+
+_DayKey = tuple[date, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -126,12 +142,14 @@ class Device:
         self.cache = cache if cache is not None else DayCache(64)
         self.tz = cfg.tz
         self.mac = cfg.mac
-        self.installed = installed_date(cfg, clock.now() if sim_start is None else sim_start)
-        self.installed_at = local_midnight(self.tz, self.installed)
+        self._start = clock.now() if sim_start is None else sim_start
+        self._since = self._start  # the time the installation date is reckoned from
+        self._installed = installed_date(cfg, self._start)
+        self._installed_at = local_midnight(self.tz, self._installed)
         self._reset_minute = cfg.occupancy.reset_time.hour * 60 + cfg.occupancy.reset_time.minute
         self._realtime: tuple[tuple[float, int], Realtime] | None = None
-        # The whole-day occupancy window of the current day, by (day, store revision).
-        self._day_window: tuple[tuple[date, int], Window, IntArray, IntArray] | None = None
+        # The whole-day window of the current day without adjustments, by (day, door actions).
+        self._day_window: tuple[_DayKey, Window, IntArray, IntArray] | None = None
         # The site this door belongs to (set by the fleet): doors drawn together, the doors
         # whose counts make the site's occupancy, and the primary that holds adjustments.
         self.site_spec: SiteSpec = SiteSpec.of([cfg])
@@ -142,6 +160,34 @@ class Device:
     def id(self) -> str:
         """The device's id in the scenario."""
         return self.cfg.id
+
+    @property
+    def installed(self) -> date:
+        """The date the device started counting: configured, or a year before the start.
+
+        On a clock that follows the wall clock, "the start" is the earliest time the clock
+        has shown, so a test that freezes time before the simulator started sees a device
+        with a history (the days whose counting changed are forgotten from the cache).
+        """
+        since = min(self._start, self.clock.earliest)
+        if since != self._since:
+            self._since = since
+            new = installed_date(self.cfg, since)
+            if new != self._installed:
+                old, self._installed = self._installed, new
+                self._installed_at = local_midnight(self.tz, new)
+                d = min(old, new)
+                while d < max(old, new):
+                    self.cache.drop((id(self), d))
+                    d += timedelta(days=1)
+                self.forget_derived()
+        return self._installed
+
+    @property
+    def installed_at(self) -> int:
+        """Epoch time of the local midnight the device started counting at."""
+        self.installed  # noqa: B018 - brings the date up to date
+        return self._installed_at
 
     # ---- time helpers -------------------------------------------------------------------
     def local_date(self, t: float) -> date:
@@ -223,35 +269,50 @@ class Device:
         after = grid.wall_minute >= self._reset_minute
         return int(np.argmax(after)) if after.any() else grid.n
 
-    def _occupancy_window(self, day: date, now: float) -> Window:
+    def _occupancy_window(self, day: date, now: float, adjusted: bool = True) -> Window:
         """Occupancy at each minute end from the last reset before ``day`` through its end,
-        with the counts observed at ``now``."""
+        with the counts observed at ``now`` (and the adjustments up to it, if ``adjusted``).
+
+        The store keeps one adjustment per minute, so a window holds at most one restart
+        per minute however many adjustments were made."""
         grid = self.grid(day)
         first = self._reset_index(grid)
         days = [day - timedelta(days=1), day] if first > 0 else [day]
         grids = [self.grid(d) for d in days]
         in_, out = self._site_sum(days, lambda door, d: door.observed(d, now))
-        full_in, full_out = self._site_sum(days, lambda door, d: door.counts(d))
         w_start = grids[0].start
         offset = grids[0].n if first > 0 else 0
         begin = self._reset_index(grids[0]) if first > 0 else 0
         restarts: list[Restart] = [Restart(offset + first - begin, 0)] if first > 0 else []
-        adjustments = self.store.actions(
-            self.site_primary.id, "adjust", w_start + 60 * begin, min(now, grid.end)
-        )
-        for a in adjustments:
-            idx = int((a.at - w_start) // 60)
-            if idx >= len(full_in):
-                continue
-            frac = ((a.at - w_start) % 60) / 60.0
-            skip_in = int(partial(full_in[idx : idx + 1], frac)[0])
-            skip_out = int(partial(full_out[idx : idx + 1], frac)[0])
-            restarts.append(Restart(idx - begin, a.value, skip_in, skip_out))
+        if adjusted:
+            restarts += self._adjust_restarts(days, w_start, begin, min(now, grid.end))
         restarts.sort(key=lambda r: r.index)  # stable: a reset precedes adjustments in its minute
         occ = occupancy(in_[begin:], out[begin:], restarts)
-        last = max((a.at for a in adjustments), default=-math.inf)
         restart_at = frozenset(r.index for r in restarts)
-        return Window(offset - begin, occ, in_[begin:], out[begin:], restart_at, last)
+        w0 = w_start + 60 * begin
+        return Window(w0, offset - begin, occ, in_[begin:], out[begin:], restart_at)
+
+    def _adjust_restarts(
+        self, days: list[date], w_start: float, begin: int, until: float
+    ) -> list[Restart]:
+        """The restarts of the adjustments from minute ``begin`` of a window until ``until``."""
+        adjustments = self.store.actions(
+            self.site_primary.id, "adjust", w_start + 60 * begin, until
+        )
+        if not adjustments:
+            return []
+        full_in, full_out = self._site_sum(days, lambda door, d: door.counts(d))
+        at = np.array([a.at for a in adjustments]) - w_start
+        idx = (at // 60).astype(np.int64)
+        keep = idx < len(full_in)
+        frac = (at % 60) / 60.0
+        skip_in = partial(full_in[idx[keep]], frac[keep])
+        skip_out = partial(full_out[idx[keep]], frac[keep])
+        values = [a.value for a, k in zip(adjustments, keep, strict=True) if k]
+        return [
+            Restart(int(i) - begin, v, int(si), int(so))
+            for i, v, si, so in zip(idx[keep], values, skip_in, skip_out, strict=True)
+        ]
 
     def _site_sum(
         self, days: list[date], get: Callable[[Device, date], Counts]
@@ -275,7 +336,7 @@ class Device:
 
     def realtime(self, now: float | None = None) -> Realtime:
         """Occupancy now, and the in/out totals since the last daily reset (to the second)."""
-        t = float(math.floor(self.clock.now() if now is None else now))
+        t = on_grid(self.clock.now() if now is None else now)
         key = (t, self.store.revision)
         if self._realtime is not None and self._realtime[0] == key:
             return self._realtime[1]
@@ -283,21 +344,33 @@ class Device:
         self._realtime = (key, result)
         return result
 
-    def _compute_realtime(self, t: float) -> Realtime:
-        """The reading at ``t``: from the day's whole-day window (memoised) and the partial
-        current minute, or, in a minute where the estimate restarts, computed afresh."""
-        day = self.local_date(t)
-        grid = self.grid(day)
-        key = (day, self.store.revision)
+    def _base_window(self, day: date) -> tuple[Window, IntArray, IntArray]:
+        """The whole-day window of a day without adjustments, with cumulative in/out.
+
+        Memoised by day and the site's door actions (adjustments do not change it; events
+        that change counts drop it through :meth:`forget_derived`)."""
+        doors = tuple(self.store.kind_revision(d.id, "door") for d in self.site_doors)
+        key = (day, doors)
         if self._day_window is None or self._day_window[0] != key:
-            w = self._occupancy_window(day, grid.end)
+            grid = self.grid(day)
+            w = self._occupancy_window(day, grid.end, adjusted=False)
             cin = np.concatenate(([0], np.cumsum(w.in_)))
             cout = np.concatenate(([0], np.cumsum(w.out)))
             self._day_window = (key, w, cin, cout)
-        _, w, cin, cout = self._day_window
+        return self._day_window[1], self._day_window[2], self._day_window[3]
+
+    def _compute_realtime(self, t: float) -> Realtime:
+        """The reading at ``t``: the day's whole-day window (memoised), the partial current
+        minute, and the walk from the latest adjustment; in a reset's minute, afresh.
+
+        Only the latest adjustment at or before ``t`` matters, so the work does not grow
+        with the number of adjustments."""
+        day = self.local_date(t)
+        grid = self.grid(day)
+        w, cin, cout = self._base_window(day)
         i = min(grid.index_of(t), grid.n - 1)
         pos = w.offset + i
-        if w.last_adjust > t or pos in w.restarts:
+        if pos in w.restarts:
             return self._realtime_afresh(t)
         # Minute ends before ``pos`` are the same whenever observed; the current minute holds
         # each door's counts so far (``partial``), and the estimate steps from the minute before.
@@ -311,8 +384,22 @@ class Device:
         since = reset if pos >= reset else 0  # the window starts at the reset before today's
         total_in = int(cin[pos] - cin[since]) + part_in
         total_out = int(cout[pos] - cout[since]) + part_out
+        if not self.cfg.occupancy.estimation:
+            return Realtime(0, total_in, total_out, t)
         before = int(w.occ[pos - 1]) if pos > 0 else 0
-        value = max(0, before + part_in - part_out) if self.cfg.occupancy.estimation else 0
+        last = self.store.last(self.site_primary.id, "adjust", t)
+        if last is not None and last.at >= w.start + 60 * since:
+            k = int((last.at - w.start) // 60)
+            skip_in = int(partial(w.in_[k : k + 1], ((last.at - w.start) % 60) / 60)[0])
+            skip_out = int(partial(w.out[k : k + 1], ((last.at - w.start) % 60) / 60)[0])
+            if k == pos:  # adjusted in this minute: its counts so far after the adjustment
+                value = last.value + (part_in - skip_in) - (part_out - skip_out)
+                return Realtime(max(0, value), total_in, total_out, t)
+            net = w.in_[k:pos] - w.out[k:pos]
+            net[0] -= skip_in - skip_out
+            x = last.value + np.cumsum(net)
+            before = int(x[-1] - min(0, int(x.min())))
+        value = max(0, before + part_in - part_out)
         return Realtime(value, total_in, total_out, t)
 
     def _realtime_afresh(self, t: float) -> Realtime:
@@ -381,6 +468,7 @@ class Device:
     ) -> Iterator[Chunk]:
         """The chunks of the days with returned bins; ``doors`` are drawn ahead in blocks."""
         t = self.clock.now() if now is None else now
+        self.installed  # noqa: B018 - brings the installation date up to date first
         days = list(self._days(start, min(end, t + 86400)))
         for k in range(0, len(days), BLOCK_DAYS):
             for door in doors:  # the day before too: a reset window may start there
@@ -394,21 +482,23 @@ class Device:
                     yield Chunk(grid, starts, keep, tuple(v[keep] for v in per_bin))
 
     # ---- control methods ----------------------------------------------------------------
+    def record(self, kind: str, value: int, at: float) -> None:
+        """Record an action of this device at ``at``, stamped on the device's grid."""
+        self.store.add(Action(self.id, on_grid(at), kind, value))
+
     def adjust_occupancy(self, value: int, now: float | None = None) -> None:
         """Set the occupancy estimate to ``value`` from now on (adjustOccupancy)."""
         if self.cfg.occupancy.role == "secondary":
             raise RejectedError(MSG_SECONDARY)
         if not self.cfg.occupancy.estimation:
             raise RejectedError(MSG_ESTIMATION_OFF)
-        t = self.clock.now() if now is None else now
-        self.store.add(Action(self.id, t, "adjust", value))
+        self.record("adjust", value, self.clock.now() if now is None else now)
 
     def restart_passthrough(self, now: float | None = None) -> None:
         """Restart the passthrough countdown from 0 without a threshold event."""
         if not self.cfg.passthrough.events:
             raise RejectedError(MSG_PASSTHROUGH_OFF)
-        t = self.clock.now() if now is None else now
-        self.store.add(Action(self.id, t, "passthrough-restart", 0))
+        self.record("passthrough-restart", 0, self.clock.now() if now is None else now)
 
     # ---- frame rate, passthrough countdown and I/O output ---------------------------------
     # Store action kinds read here (a control plane may write them): "reboot" (value unused)
@@ -421,13 +511,16 @@ class Device:
     _rates_memo: tuple[tuple[date, int], FloatArray] | None = None
 
     def boot_time(self, now: float | None = None) -> float:
-        """When the device last booted: the latest recorded reboot, else its server's start."""
+        """When the device last booted: the latest recorded reboot, else its server's start.
+
+        A clock that goes back before the boot (a test freezing time in the past) counts
+        as a boot then: uptime and frame counter never go negative."""
         t = self.clock.now() if now is None else now
         last = self.store.last(self.id, "reboot", t)
         if last is not None:
             return last.at
-        if self.booted_at is None:
-            self.booted_at = float(math.floor(t))
+        if self.booted_at is None or t < self.booted_at:
+            self.booted_at = on_grid(t)
         return self.booted_at
 
     def _fps_factor(self, day: date) -> FloatArray | None:
@@ -444,7 +537,7 @@ class Device:
 
     def frame_rates(self, day: date) -> FloatArray:
         """Mean frame rate of each minute of a local day (crowd dip, jitter, injected)."""
-        key = (day, len(self.store.actions(self.id, "fps", -math.inf, math.inf)))
+        key = (day, self.store.kind_revision(self.id, "fps"))
         if self._rates_memo is not None and self._rates_memo[0] == key:
             return self._rates_memo[1]
         c = self.counts(day)
@@ -459,7 +552,7 @@ class Device:
         boot = self.boot_time(t)
         if t <= boot:
             return 0
-        key = (boot, len(self.store.actions(self.id, "fps", -math.inf, math.inf)))
+        key = (boot, self.store.kind_revision(self.id, "fps"))
         if self._frame_cache is None or self._frame_cache[0] != key:
             self._frame_cache = (key, {})
         done = self._frame_cache[1]
@@ -481,6 +574,13 @@ class Device:
             day += timedelta(days=1)
         return math.floor(total + 1e-9)
 
+    def _rate_at(self, day: date, minute: int, percent: int) -> float:
+        """The frame rate of a minute of a day with ``percent`` of the nominal rate."""
+        c = self.counts(day)
+        rng = frames_rng(self.seed, self.index, day.toordinal())
+        factor = np.full(len(c.in_), percent / 100.0)
+        return float(minute_rates(c.in_ + c.out, self.cfg.frames, rng, factor)[minute])
+
     def frame_stats(self, now: float | None = None) -> FrameStats:
         """Real-time fps, the rolling averages over 5/50/100/1000 frames and the counter."""
         t = self.clock.now() if now is None else now
@@ -491,6 +591,10 @@ class Device:
         into = t - (grid.start + 60 * i)
         lookback = math.ceil(max(WINDOWS) / (60 * self.cfg.frames.min_fps)) + 1
         recent = self.frame_rates(day)[max(0, i + 1 - lookback) : i + 1]
+        changed = self.store.last(self.id, "fps", t)
+        if changed is not None and changed.at > grid.start + 60 * i:
+            recent = recent.copy()  # changed in this minute: the rate now is the new one
+            recent[-1] = self._rate_at(day, i, changed.value)
         if len(recent) < lookback:
             before = self.frame_rates(day - timedelta(days=1))
             recent = np.concatenate([before[len(before) - (lookback - len(recent)) :], recent])
@@ -506,8 +610,10 @@ class Device:
         return int(obs.in_.sum()), int(obs.out.sum())
 
     def passthrough(self, now: float | None = None) -> Countdown:
-        """The passthrough countdown now: it starts at local midnight and at each restart."""
-        t = self.clock.now() if now is None else now
+        """The passthrough countdown now: it starts at local midnight and at each restart.
+
+        Observed on the device's grid (whole seconds), where restarts are stamped."""
+        t = on_grid(self.clock.now() if now is None else now)
         day = self.local_date(t)
         start = self.grid(day).start
         restarts = [a.at for a in self.store.actions(self.id, "passthrough-restart", start, t)]

@@ -24,7 +24,6 @@ from pydantic import TypeAdapter
 from simulator.clock import check_time
 from simulator.device import Device
 from simulator.scenario import Burst
-from simulator.store import Action
 from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent
 
 if TYPE_CHECKING:
@@ -226,7 +225,8 @@ class EventScheduler:
         touched: list[Device] = []
         if ev.kind == "clock_jump":
             assert isinstance(ev, ClockJumpEvent)
-            if durable:
+            # The timeline's jumps due before the start are history: the clock stays.
+            if durable and (s.source == "injected" or t >= self.sim_start):
                 to = ev.to.timestamp() if ev.to is not None else t + (ev.by or 0.0)
                 fleet.clock.set(to)
                 fleet.pusher.poke()
@@ -246,7 +246,6 @@ class EventScheduler:
 
     def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> list[Device]:
         """One event's effect on one device; the devices whose derived values changed."""
-        store = self.fleet.store
         if ev.kind == "burst":
             day = d.local_date(t)
             local = datetime.fromtimestamp(t, UTC).astimezone(d.tz)
@@ -264,21 +263,21 @@ class EventScheduler:
         if not durable:
             return []
         if ev.kind == "door_closed":
-            store.add(Action(d.id, t, "door", 0))
+            d.record("door", 0, t)
             if ev.minutes is not None:
-                store.add(Action(d.id, t + 60 * ev.minutes, "door", 1))
+                d.record("door", 1, t + 60 * ev.minutes)
         elif ev.kind == "door_open":
-            store.add(Action(d.id, t, "door", 1))
+            d.record("door", 1, t)
         elif ev.kind == "fps":
-            store.add(Action(d.id, t, "fps", ev.percent))
+            d.record("fps", ev.percent, t)
             if ev.minutes is not None:
-                store.add(Action(d.id, t + 60 * ev.minutes, "fps", 100))
+                d.record("fps", 100, t + 60 * ev.minutes)
         elif ev.kind == "io":
-            store.add(Action(d.id, t, "io", int(ev.active)))
+            d.record("io", int(ev.active), t)
         elif ev.kind == "adjust_occupancy":
             d.adjust_occupancy(ev.occupancy, now=t)
         elif ev.kind == "reboot":
-            store.add(Action(d.id, t, "reboot", 0))
+            d.record("reboot", 0, t)
         return list(d.site_doors)
 
     def _targets(self, ev: Event) -> list[Device]:

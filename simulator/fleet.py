@@ -78,7 +78,6 @@ class Fleet:
     def _setup_control(self, start: float) -> None:
         """Bursts shared by a site's doors, replays, journal, faults, and the timeline."""
         self.sim_start = start
-        self.start_speed = self.clock.speed
         bursts: dict[str, dict[date, list[Burst]]] = {}
         for d in self.devices:
             d.extra_bursts = bursts.setdefault(d.site_spec.name, {})
@@ -112,9 +111,8 @@ class Fleet:
             self.store.clear()
             self.store.events_reset()
             self.journal.clear()
-            if clock:
-                self.clock.set_speed(self.start_speed)
-                self.clock.set(self.sim_start)
+            if clock:  # back to its start, or to following the wall clock
+                self.clock.reset()
                 for d in self.devices:
                     d.booted_at = float(int(self.sim_start))
         self.events.load()

@@ -10,7 +10,9 @@ holds: the busy timeout is a few milliseconds, after which a write fails with
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -106,8 +108,39 @@ class Action:
 
     device: str
     at: float
-    kind: str  # "adjust" (value = new occupancy) or "passthrough-restart"
+    kind: str  # "adjust" (value = new occupancy), "passthrough-restart", "door", "fps", ...
     value: int
+
+
+#: Actions of these kinds replace one of the same device in the same minute of simulated
+#: time (only the latest adjustment of a minute decides its minute-end occupancy), so at
+#: most one is kept per device and minute.
+ONE_PER_MINUTE = frozenset({"adjust"})
+
+
+class _Log:
+    """The actions of one (device, kind), sorted by time, with their times for bisection."""
+
+    __slots__ = ("actions", "times")
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.times: list[float] = []
+
+    def insert(self, action: Action) -> None:
+        """Insert after every action at the same or an earlier time."""
+        i = bisect_right(self.times, action.at)
+        self.actions.insert(i, action)
+        self.times.insert(i, action.at)
+
+    def remove_minute(self, at: float) -> Action | None:
+        """Remove (and return) the action in the minute of ``at``, if there is one."""
+        start = 60.0 * math.floor(at / 60.0)
+        i = bisect_left(self.times, start)
+        if i < len(self.times) and self.times[i] < start + 60.0:
+            self.times.pop(i)
+            return self.actions.pop(i)
+        return None
 
 
 class Store:
@@ -120,12 +153,13 @@ class Store:
             raise StoreError(f"{path}: {e}") from None
         except sqlite3.Error as e:
             raise StoreError(f"{path}: cannot use the database: {e}") from None
-        self._actions: dict[tuple[str, str], list[Action]] = defaultdict(list)
+        self._actions: dict[tuple[str, str], _Log] = defaultdict(_Log)
+        self._revisions: dict[tuple[str, str], int] = defaultdict(int)
         self.revision = 0  # bumped on every change, so derived values can be memoised
         for device, at, kind, value in self._db.execute(
             "SELECT device, at, kind, value FROM actions ORDER BY at, id"
         ):
-            self._actions[(device, kind)].append(Action(device, at, kind, value))
+            self._actions[(device, kind)].insert(Action(device, at, kind, value))
         self._outbox_sizes: dict[str, int] = dict(
             self._db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
         )
@@ -150,40 +184,76 @@ class Store:
         return db
 
     def add(self, action: Action) -> None:
-        """Record an action durably, then make it visible."""
+        """Record an action durably, then make it visible.
+
+        An action of a :data:`ONE_PER_MINUTE` kind replaces the device's one in the same
+        minute (whichever was recorded first), in memory and in the database.
+        """
+        key = (action.device, action.kind)
+        log = self._actions[key]
+        if action.kind in ONE_PER_MINUTE:
+            start = 60.0 * math.floor(action.at / 60.0)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "DELETE FROM actions WHERE device = ? AND kind = ? AND at >= ? AND at < ?",
+                    (action.device, action.kind, start, start + 60.0),
+                )
+                self._insert(action)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.rollback_open()
+                raise
+            log.remove_minute(action.at)
+        else:
+            self._insert(action)
+        log.insert(action)
+        self.revision += 1
+        self._revisions[key] += 1
+
+    def _insert(self, action: Action) -> None:
+        """Write one action row."""
         self._db.execute(
             "INSERT INTO actions (device, at, kind, value) VALUES (?, ?, ?, ?)",
             (action.device, action.at, action.kind, action.value),
         )
-        self.revision += 1
-        log = self._actions[(action.device, action.kind)]
-        log.append(action)
-        if len(log) > 1 and log[-2].at > action.at:
-            log.sort(key=lambda a: a.at)
 
     def actions(self, device: str, kind: str, since: float, until: float) -> list[Action]:
         """Actions of one kind on a device with ``since <= at <= until``, oldest first."""
-        return [a for a in self._actions.get((device, kind), ()) if since <= a.at <= until]
+        log = self._actions.get((device, kind))
+        if log is None:
+            return []
+        i, j = bisect_left(log.times, since), bisect_right(log.times, until)
+        return log.actions[i:j]
 
     def last(self, device: str, kind: str, until: float) -> Action | None:
         """The latest action of a kind at or before ``until``."""
-        found = None
-        for a in self._actions.get((device, kind), ()):
-            if a.at > until:
-                break
-            found = a
-        return found
+        log = self._actions.get((device, kind))
+        if log is None:
+            return None
+        j = bisect_right(log.times, until)
+        return log.actions[j - 1] if j else None
+
+    def kind_revision(self, device: str, kind: str) -> int:
+        """A number that changes whenever the actions of one kind on a device change."""
+        return self._revisions.get((device, kind), 0)
+
+    def action_rows(self) -> int:
+        """How many actions the database holds (every device and kind)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM actions").fetchone()[0])
 
     def clear(self, device: str | None = None) -> None:
         """Forget the actions of one device, or of all devices."""
         self.revision += 1
         if device is None:
             self._db.execute("DELETE FROM actions")
-            self._actions.clear()
+            keys = list(self._actions)
         else:
             self._db.execute("DELETE FROM actions WHERE device = ?", (device,))
-            for key in [k for k in self._actions if k[0] == device]:
-                del self._actions[key]
+            keys = [k for k in self._actions if k[0] == device]
+        for key in keys:
+            del self._actions[key]
+            self._revisions[key] += 1
 
     # ---- push outbox ------------------------------------------------------------------
     def push_cursor(self, device: str) -> float | None:

@@ -171,7 +171,7 @@ def count(groups: Groups) -> list[Counts]:
     ]
 
 
-def partial(values: IntArray, fraction: float) -> IntArray:
+def partial(values: IntArray, fraction: float | FloatArray) -> IntArray:
     """How many of each minute's counts have happened after ``fraction`` of it.
 
     Counts inside a minute are spread evenly, so the observed value grows monotonically
