@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +25,13 @@ from pydantic import TypeAdapter
 from simulator.clock import check_time
 from simulator.device import Device
 from simulator.scenario import Burst
+from simulator.store import StoreBusy, StoreError
 from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent
 
 if TYPE_CHECKING:
     from simulator.fleet import Fleet
+
+log = logging.getLogger("simulator.events")
 
 EVENT = TypeAdapter[Event](Event)
 
@@ -86,6 +90,8 @@ class EventScheduler:
         self.sim_start = sim_start
         self._events: dict[int, Scheduled] = {}
         self._heap: list[tuple[float, int]] = []
+        self._unmarked: list[int] = []  # applied in memory, not yet marked in the store
+        self._store_failing = False
         self.outages = PushOutages(fleet.clock.now)
 
     # ---- loading -----------------------------------------------------------------------
@@ -105,6 +111,7 @@ class EventScheduler:
             store.event_add(self.due_of(ev, self.sim_start), body, _device(ev), f"timeline:{i}")
         self._events.clear()
         self._heap = []
+        self._unmarked.clear()  # events not marked applied are applied again, once
         self.fleet.faults.reset(self.fleet.scenario.faults)
         for d in self.fleet.devices:
             d.extra_bursts.clear()
@@ -184,11 +191,17 @@ class EventScheduler:
     def run_due(self, now: float | None = None) -> list[Scheduled]:
         """Apply every pending event due at or before ``now``, in order."""
         t = self.fleet.clock.now() if now is None else now
-        done = []
+        done: list[Scheduled] = []
+        if not self._mark_applied():
+            return done
         while self._heap and self._heap[0][0] <= t:
-            _, eid = heapq.heappop(self._heap)
-            s = self._events[eid]
-            self._apply(s)
+            s = self._events[self._heap[0][1]]
+            try:
+                self._apply(s)
+            except StoreError as e:  # stays due: the next run applies it (effects repeat safely)
+                self._store_failed(e)
+                break
+            heapq.heappop(self._heap)
             done.append(s)
             if isinstance(s.event, ClockJumpEvent):
                 break  # the clock moved: the caller goes on from the new time
@@ -210,6 +223,8 @@ class EventScheduler:
             before = clock.now()
             ran = self.run_due(nxt)
             done += ran
+            if self._store_failing:  # the clock stays at the event it could not record
+                raise StoreBusy("the database is locked: the clock stopped at a due event")
             if ran and isinstance(ran[-1].event, ClockJumpEvent):
                 target += clock.now() - before
         clock.set(target)
@@ -221,7 +236,6 @@ class EventScheduler:
     def _apply(self, s: Scheduled, durable: bool = True) -> None:
         """Make an event take effect at its due time; mark it applied in the store."""
         ev, t, fleet = s.event, s.due, self.fleet
-        store = fleet.store
         touched: list[Device] = []
         if ev.kind == "clock_jump":
             assert isinstance(ev, ClockJumpEvent)
@@ -238,11 +252,36 @@ class EventScheduler:
             targets = self._targets(ev)
             for d in targets:
                 touched += self._apply_to(d, ev, t, durable)
-        if durable:
-            store.event_applied(s.id)
         s.applied = True
+        if durable:
+            self._unmarked.append(s.id)
+            self._mark_applied()
         if touched:
             fleet.invalidate(touched)
+
+    def _mark_applied(self) -> bool:
+        """Record in the store the events applied in memory; False while it cannot be written.
+
+        An event's in-memory effects (a burst, an outage) happen once: only the mark that it
+        was applied waits for the store, so a restart does not apply it again either.
+        """
+        while self._unmarked:
+            try:
+                self.fleet.store.event_applied(self._unmarked[0])
+            except StoreError as e:
+                self._store_failed(e)
+                return False
+            self._unmarked.pop(0)
+        if self._store_failing:
+            self._store_failing = False
+            log.info("events: the store takes writes again; due events go on")
+        return True
+
+    def _store_failed(self, e: StoreError) -> None:
+        """Log the first failure of a streak (the scheduler retries on its next run)."""
+        if not self._store_failing:
+            self._store_failing = True
+            log.warning("events: cannot record a due event now (%s); retrying", e)
 
     def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> list[Device]:
         """One event's effect on one device; the devices whose derived values changed."""
@@ -302,9 +341,7 @@ class EventScheduler:
                 if self._heap and self._heap[0][0] <= self.fleet.clock.now():
                     self.run_due()
             except Exception:  # pragma: no cover - logged, the loop goes on
-                import logging
-
-                logging.getLogger("simulator.events").exception("event scheduler error")
+                log.exception("event scheduler error")
             await asyncio.sleep(poll_s)
 
 
