@@ -14,6 +14,7 @@ import requests  # noqa: F401 - modules first imported inside them (class identi
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
+CI_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\np8815_scenario = ci\n"
 
 SAMPLE = """
 import aiohttp
@@ -105,7 +106,7 @@ def readme_examples() -> dict[str, str]:
 def test_the_readme_examples_run(pytester: pytest.Pytester) -> None:
     examples = readme_examples()
     assert len(examples) >= 3, examples.keys()
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\np8815_scenario = ci\n")
+    pytester.makeini(CI_INI)
     pytester.makepyfile(**examples)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--strict-markers")
     outcomes = result.parseoutcomes()
@@ -171,7 +172,7 @@ def test_7_one_simulator_per_scenario_and_seed(p8815_sim):
 
 
 def test_the_marker_chooses_per_module_class_and_test(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\np8815_scenario = ci\n")
+    pytester.makeini(CI_INI)
     (pytester.path / "own.yaml").write_text("devices:\n  - id: mine\n")
     pytester.makepyfile(test_runs=RUNS)
     pytester.makepyfile(
