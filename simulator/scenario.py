@@ -649,7 +649,7 @@ def scenario_path(spec: str | Path) -> Path:
     raise ScenarioError(
         str(spec),
         [
-            "no such file, and no shipped scenario of that name (shipped: "
+            "cannot read the file: no such file, and no shipped scenario has that name (shipped: "
             + ", ".join(shipped)
             + "; `p8815-sim scenarios` describes them)"
         ],

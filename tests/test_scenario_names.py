@@ -54,7 +54,7 @@ def test_an_unknown_name_lists_the_shipped_ones(tmp_path: Path) -> None:
     r = run("validate", "nosuch", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "nosuch: invalid scenario" in r.stderr
-    assert "no shipped scenario of that name (shipped: ci, default, " in r.stderr
+    assert "no such file, and no shipped scenario has that name (shipped: ci, default, " in r.stderr
     with pytest.raises(ScenarioError, match="shipped: ci, default"):
         load_scenario("some/dir/mall.yaml")  # a path, not a name: no such file
 
