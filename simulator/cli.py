@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from simulator import export, plot
+from simulator import catalog, export, plot
 from simulator.api.app import create_app
 from simulator.clock import SimClock, check_time
 from simulator.fleet import Fleet
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("scenario")
     export.add_parser(sub)
     plot.add_parser(sub)
+    catalog.add_parser(sub)
     return p
 
 
@@ -167,6 +168,8 @@ async def serve(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``p8815-sim`` and ``python -m simulator``."""
     args = build_parser().parse_args(argv)
+    if args.command == "scenarios":
+        return catalog.run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         scenario = load(args.scenario)

@@ -629,9 +629,39 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(source, problems) from None
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenarios shipped with the package, by name (the file name without ``.yaml``)."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.yaml"))}
+
+
+def scenario_path(spec: str | Path) -> Path:
+    """Where a scenario is: an existing path, else the shipped scenario of a bare name."""
+    p = Path(spec)
+    if p.exists():
+        return p
+    name = str(spec).removesuffix(".yaml")
+    shipped = shipped_scenarios()
+    if "/" not in name and name in shipped:
+        return shipped[name]
+    raise ScenarioError(
+        str(spec),
+        [
+            "cannot read the file: no such file, and no shipped scenario has that name (shipped: "
+            + ", ".join(shipped)
+            + "; `p8815-sim scenarios` describes them)"
+        ],
+    )
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Load a scenario file (YAML or JSON), raising ScenarioError with located problems."""
-    p = Path(path)
+    """Load a scenario file (YAML or JSON) or a shipped scenario by name (``mall``).
+
+    Raises ScenarioError with located problems.
+    """
+    p = scenario_path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:

@@ -1,16 +1,13 @@
-"""The simulator as a test double: a pytest plugin and an async context manager.
+"""The simulator as a test double: async and threaded context managers (no pytest needed).
 
-pytest (registered through the ``pytest11`` entry point, so installing the package is
-enough)::
+Any runner, in the running event loop::
 
-    def test_reads_occupancy(p8815_sim):
-        r = requests.get(p8815_sim.url + "/a3dpc/api/occupancy", auth=p8815_sim.digest())
-        p8815_sim.control.advance("15m")
+    async with Simulator("ci") as sim:        # a shipped scenario's name, a file or a Scenario
+        await sim.acontrol.advance("15m")
 
-``p8815_sim`` is one simulator per test session, started in a background thread on a free
-127.0.0.1 port per device and reset to its scenario state before every test. Choose the
-scenario with the ``p8815_scenario`` ini option or ``--p8815-scenario``, or override the
-``p8815_scenario`` fixture. Other runners: ``async with Simulator(scenario) as sim:``.
+Blocking code: ``with ThreadedSimulator("ci") as sim: ...`` (its own thread and loop).
+pytest users get the ``p8815_sim`` fixture from the plugin (``simulator.plugin``), which
+installing the package registers.
 """
 
 from __future__ import annotations
@@ -18,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from simulator.api.app import create_app
@@ -49,6 +45,7 @@ __all__ = [
 
 
 def _scenario(s: ScenarioLike) -> Scenario:
+    """The scenario itself: the built-in default, a Scenario, a file or a shipped name."""
     if s is None:
         return Scenario()
     return s if isinstance(s, Scenario) else load_scenario(s)
@@ -63,18 +60,26 @@ class DeviceInfo:
     users: dict[str, str]
 
 
-def _free_socket(host: str) -> socket.socket:
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: one the OS chooses)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
 class Simulator:
     """A simulator served in the running event loop: ``async with Simulator(...) as sim``.
 
-    Each served device listens on its own free port of ``host``. ``devices`` limits which
-    devices are served (all by default; a fleet of thousands may want a few).
+    ``scenario``: a shipped scenario's name (``"mall"``), a file, a Scenario, or None for the
+    built-in store. Each served device listens on its own port of ``host``: with ``port=0``
+    (the default) one the OS chooses, else device *i* of the scenario on ``port + i``.
+    ``devices`` limits which devices are served (all by default; a fleet of thousands may
+    want a few).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class Simulator:
         seed: int | None = None,
         control_token: str | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         devices: Sequence[str] | None = None,
         db: str | Path = ":memory:",
     ) -> None:
@@ -98,6 +104,7 @@ class Simulator:
         self._clock_args = (start, self.scenario.speed if speed is None else speed)
         self.seed = seed
         self.host = host
+        self.port = port
         self._only = devices
         self._db = db
         self.devices: dict[str, DeviceInfo] = {}
@@ -140,17 +147,25 @@ class Simulator:
         self._fleet = Fleet(self.scenario, clock, Store(self._db), self.seed)
         self._runner = web.AppRunner(create_app(self._fleet), access_log=None)
         await self._runner.setup()
+        try:
+            await self._serve_devices(self._runner)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _serve_devices(self, runner: web.AppRunner) -> None:
+        """Listen for each wanted device: its own free port, or ``port + index``."""
         wanted = set(self._only) if self._only is not None else None
         for d in self._fleet.devices:
             if wanted is not None and d.id not in wanted:
                 continue
-            sock = _free_socket(self.host)
+            sock = _bound_socket(self.host, self.port + d.index if self.port else 0)
             port = int(sock.getsockname()[1])
-            await web.SockSite(self._runner, sock).start()
+            await web.SockSite(runner, sock).start()
             self._fleet.bind(d, self.host, port)
             users = {u.name: u.password for u in d.cfg.users}
             self.devices[d.id] = DeviceInfo(d.id, f"http://{self.host}:{port}", users)
-        return self
 
     async def stop(self) -> None:
         """Stop serving and close the store."""
@@ -178,7 +193,11 @@ class ThreadedSimulator:
 
     def __enter__(self) -> Simulator:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(60)
+        try:
+            asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(60)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self.sim
 
     def __exit__(
@@ -215,37 +234,11 @@ class SimulatorHandle:
 
     def digest(self, role: str = "viewer", device: str | None = None) -> Any:
         """A ``requests`` HTTPDigestAuth for a user of ``role`` (needs requests)."""
-        from requests.auth import HTTPDigestAuth
-
+        try:
+            from requests.auth import HTTPDigestAuth
+        except ImportError:
+            raise ImportError(
+                "p8815_sim.digest() makes a requests HTTPDigestAuth: pip install requests, "
+                "or use p8815_sim.credentials(role) with your own HTTP client"
+            ) from None
         return HTTPDigestAuth(*self.credentials(role, device))
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """The plugin's ini option and command-line flag: the scenario the fixture serves."""
-    parser.addini("p8815_scenario", "scenario file for the p8815_sim fixture", default="")
-    parser.addoption("--p8815-scenario", default=None, help="scenario file for p8815_sim")
-
-
-@pytest.fixture(scope="session")
-def p8815_scenario(pytestconfig: pytest.Config) -> ScenarioLike:
-    """The scenario of ``p8815_sim``: --p8815-scenario, the ini option, else the default."""
-    opt = pytestconfig.getoption("--p8815-scenario") or pytestconfig.getini("p8815_scenario")
-    if not opt:
-        return None
-    path = Path(str(opt))
-    return path if path.is_absolute() else pytestconfig.rootpath / path
-
-
-@pytest.fixture(scope="session")
-def p8815_server(p8815_scenario: ScenarioLike) -> Iterator[Simulator]:
-    """One simulator for the session, in a background thread."""
-    with ThreadedSimulator(p8815_scenario) as sim:
-        yield sim
-
-
-@pytest.fixture
-def p8815_sim(p8815_server: Simulator) -> SimulatorHandle:
-    """The session's simulator, reset to its scenario state (and clock) for this test."""
-    handle = SimulatorHandle(p8815_server)
-    handle.control.reset()
-    return handle
