@@ -33,7 +33,6 @@ from simulator.server import (
     ListenError,
     ServedFleet,
     parse_read_timeout,
-    quiet_accept_errors,
     serve_fleet,
 )
 from simulator.store import Store
@@ -398,7 +397,6 @@ async def serve(
 ) -> None:
     """Serve the scenario's fleet (its shard) until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
-    quiet_accept_errors(loop)
     access = logging.getLogger("simulator.access") if args.access_log else None
     try:
         fleet = Fleet(scenario, clock, store, seed=args.seed, shard=args.shard)

@@ -10,6 +10,7 @@ limit: near it, the connections that have waited longest for a request are close
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
@@ -32,6 +33,9 @@ log = logging.getLogger("simulator.server")
 
 #: Apache's ``ListenBacklog``: connections the kernel queues before they are accepted.
 BACKLOG = 511
+#: Connections accepted at a time; connections closed at a time to make room at the cap.
+ACCEPT_BATCH = 64
+EVICT_BATCH = 16
 #: File descriptors kept free of client connections: the store, logs, the control plane's
 #: own clients, DNS and the like.
 RESERVED_FILES = 64
@@ -115,31 +119,6 @@ class Throttle:
         return n
 
 
-def quiet_accept_errors(loop: asyncio.AbstractEventLoop, interval: float = 5.0) -> None:
-    """Log failed ``accept()``s (out of open files) once per ``interval``, with a count.
-
-    asyncio logs each with a traceback, once a second per listening socket: a fleet would
-    fill the disk. Other exceptions go to the loop's handler as before.
-    """
-    previous = loop.get_exception_handler()
-    throttle = Throttle(interval)
-
-    def handle(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
-            if n := throttle.hit(lp.time()):
-                log.warning(
-                    "cannot accept connections: %s (%d time(s) since last said)",
-                    context.get("exception"),
-                    n,
-                )
-        elif previous is not None:
-            previous(lp, context)
-        else:
-            lp.default_exception_handler(context)
-
-    loop.set_exception_handler(handle)
-
-
 def open_files() -> int:
     """How many file descriptors this process has open (0 if the system does not say)."""
     try:
@@ -157,47 +136,62 @@ def connection_cap(reserve: int) -> int:
 
 
 class ConnectionGuard:
-    """The open connections of one server: the cap, and who is closed first when it is reached."""
+    """The open connections of one server: the cap, and who is closed first when it is reached.
+
+    A connection counts from its ``accept()`` until its socket is closed, so the count is the
+    number of file descriptors the connections hold.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.cap = limits.max_connections or 1 << 20
         self.open: set[GuardedHandler] = set()
+        self.pending = 0  # accepted, not yet handed to a handler
         self._waiting: dict[GuardedHandler, None] = {}  # for a request, oldest first
         self._reading: dict[GuardedHandler, None] = {}  # a body, oldest first
-        self._throttle = Throttle(5.0)
+        self._paused: list[DeviceSite] = []
+        self._evictions = Throttle(5.0)
         self.evicted = 0
 
-    def opened(self, conn: GuardedHandler) -> None:
-        """A new connection: over the cap, close those waiting longest for a request."""
-        self.open.add(conn)
-        while len(self.open) > self.cap:
-            victim = self._victim(conn)
+    def room(self, site: DeviceSite) -> bool:
+        """Whether a connection may be accepted now; if not, ``site`` waits for one to close.
+
+        At the cap, the connections that have waited longest for a request (then the slowest
+        bodies) are closed to make room.
+        """
+        if len(self.open) + self.pending < self.cap:
+            return True
+        for _ in range(EVICT_BATCH):
+            victim = next(iter(self._waiting or self._reading), None)
+            if victim is None:
+                break  # every connection is being answered: new ones wait in the backlog
             self.evicted += 1
             victim.expire(evict=True)
-            self.closed(victim)
-            if n := self._throttle.hit(asyncio.get_running_loop().time()):
+            self._waiting.pop(victim, None)
+            self._reading.pop(victim, None)
+            if n := self._evictions.hit(asyncio.get_running_loop().time()):
                 log.warning(
                     "%d connections open, the limit: closed %d that waited longest for a request",
                     self.cap,
                     n,
                 )
-            if victim is conn:
-                break
+        self._paused.append(site)
+        site.pause()
+        return False
 
-    def _victim(self, new: GuardedHandler) -> GuardedHandler:
-        """Who goes first: the oldest waiting for a request, then the slowest body, then ``new``."""
-        for queue in (self._waiting, self._reading):
-            for conn in queue:
-                if conn is not new:
-                    return conn
-        return new
+    def opened(self, conn: GuardedHandler) -> None:
+        """An accepted connection has its handler."""
+        self.pending -= 1
+        self.open.add(conn)
 
     def closed(self, conn: GuardedHandler) -> None:
-        """A connection is gone."""
+        """A connection's socket is closed: paused sites accept again."""
         self.open.discard(conn)
         self._waiting.pop(conn, None)
         self._reading.pop(conn, None)
+        paused, self._paused = self._paused, []
+        for site in paused:
+            site.resume()
 
     def phase(self, conn: GuardedHandler, phase: int) -> None:
         """A connection starts waiting for a request, reading a body, or answering."""
@@ -245,8 +239,8 @@ class GuardedHandler(web.RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Accepted: the first request's headers are due (Apache counts from the accept)."""
         super().connection_made(transport)
-        self._wait(keepalive=False)
         self._guard.opened(self)
+        self._wait(keepalive=False)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """Closed: forget the connection and its timer."""
@@ -347,7 +341,7 @@ class GuardedHandler(web.RequestHandler):
 
 
 class DeviceSite(web.BaseSite):
-    """One bound listening socket, served with guarded connections."""
+    """One bound listening socket: accepts only while the guard has room, serves guarded."""
 
     def __init__(
         self,
@@ -360,6 +354,11 @@ class DeviceSite(web.BaseSite):
         self._sock = sock
         self._guard = guard
         self._handler_args = handler_args
+        self._loop = asyncio.get_running_loop()
+        self._listening = False
+        self._paused = True  # until started
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._errors = Throttle(5.0)
 
     @property
     def name(self) -> str:
@@ -367,20 +366,72 @@ class DeviceSite(web.BaseSite):
         host, port = self._sock.getsockname()[:2]
         return http_url(host, port)
 
+    async def start(self) -> None:
+        """Listen."""
+        await super().start()
+        self._sock.listen(self._backlog)
+        self._listening = True
+        self.resume()
+
+    async def stop(self) -> None:
+        """Stop listening (connections are closed by the runner)."""
+        self.pause()
+        self._listening = False
+        self._sock.close()
+        await super().stop()
+
+    def pause(self) -> None:
+        """Accept nothing more for now: clients queue in the kernel's backlog."""
+        if not self._paused and self._listening:
+            self._loop.remove_reader(self._sock)
+        self._paused = True
+
+    def resume(self) -> None:
+        """Accept again."""
+        if self._paused and self._listening:
+            self._paused = False
+            self._loop.add_reader(self._sock, self._accept)
+
     def _protocol(self) -> GuardedHandler:
         """A handler for a new connection."""
         server = self._runner.server
         assert server is not None
-        loop = asyncio.get_running_loop()
-        return GuardedHandler(server, self._guard, loop=loop, **self._handler_args)
+        return GuardedHandler(server, self._guard, loop=self._loop, **self._handler_args)
 
-    async def start(self) -> None:
-        """Listen."""
-        await super().start()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, sock=self._sock, backlog=self._backlog
-        )
+    def _accept(self) -> None:
+        """Accept the connections waiting, as many as the guard has room for."""
+        for _ in range(ACCEPT_BATCH):
+            if not self._guard.room(self):
+                return
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._out_of_files(e)
+                    return
+                continue  # the client gave up already (ECONNABORTED and the like)
+            conn.setblocking(False)
+            self._guard.pending += 1
+            task = self._loop.create_task(self._connect(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        """Serve an accepted connection."""
+        try:
+            await self._loop.connect_accepted_socket(self._protocol, conn)
+        except OSError:
+            self._guard.pending -= 1
+            conn.close()
+
+    def _out_of_files(self, e: OSError) -> None:
+        """No file descriptor left: say so now and then, and try again in a second."""
+        if n := self._errors.hit(self._loop.time()):
+            log.warning("cannot accept connections: %s (%d time(s) since last said)", e, n)
+        self.pause()
+        self._loop.call_later(1.0, self.resume)
 
 
 class ListenError(Exception):
