@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 
 from simulator.api.auth import DigestAuthenticator
@@ -26,6 +27,19 @@ def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
         nonce_lifetime=cfg.auth.nonce_lifetime_s,
         strict_nc=cfg.auth.strict_nc,
     )
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def canonical_host(host: str) -> str:
+    """An IP address as sockets name it (``0:0::1`` is ``::1``); a name as it is."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return host
 
 
 def in_shard(device: Device, shard: tuple[int, int]) -> bool:
@@ -69,6 +83,8 @@ class Fleet:
             d.site_primary = primaries[0] if primaries else d.site_doors[0]
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
+        self._first_address: dict[str, tuple[str, int]] = {}
+        self._any_address: dict[int, Device] = {}
         self.shard = shard
         self.served = [d for d in self.devices if in_shard(d, shard)]
         self.pusher = Pusher(self.served, clock, self.store, seed=self.seed)
@@ -122,24 +138,30 @@ class Fleet:
 
     def address_of(self, device: Device) -> tuple[str, int] | None:
         """The first address a device answers on, if it is bound."""
-        for addr, d in self._addresses.items():
-            if d is device:
-                return addr
-        return None
+        return self._first_address.get(device.id)
+
+    def url_of(self, device: Device) -> str | None:
+        """The base URL of a device (its first address), if it is bound."""
+        addr = self._first_address.get(device.id)
+        return None if addr is None else http_url(*addr)
 
     def bind(self, device: Device, host: str, port: int) -> None:
-        """Route requests that arrive on ``host:port`` to ``device``."""
-        self._addresses[(host, port)] = device
+        """Route requests that arrive on the local socket address ``host:port`` to ``device``.
+
+        ``host`` is the address the socket is bound to (its ``getsockname()``), not a name.
+        """
+        addr = (canonical_host(host), int(port))
+        self._addresses[addr] = device
+        self._first_address.setdefault(device.id, addr)
+        if addr[0] in ("0.0.0.0", "::"):  # every local address: the port alone tells
+            self._any_address[addr[1]] = device
 
     def resolve(self, sockname: object) -> Device | None:
         """The device answering on the local address a request arrived on."""
         if isinstance(sockname, tuple) and len(sockname) >= 2:
-            hit = self._addresses.get(sockname) or self._addresses.get(sockname[:2])
+            hit = self._addresses.get(sockname[:2]) or self._any_address.get(sockname[1])
             if hit is not None:
                 return hit
-            for (host, port), dev in self._addresses.items():
-                if port == int(sockname[1]) and host in ("0.0.0.0", "::", ""):
-                    return dev
         if len(self.devices) == 1:
             return self.devices[0]
         return None

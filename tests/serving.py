@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -14,11 +15,26 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(count: int = 1) -> int:
+    """A port p with p .. p + count - 1 all free on 127.0.0.1 right now.
+
+    Drawn below the kernel's ephemeral range (32768 and up), where outgoing connections of
+    other tests never take a port between this check and the simulator binding it.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - count)
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for i, s in enumerate(socks):
+                s.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise AssertionError(f"no {count} neighbouring free ports")
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,22 +78,8 @@ def test_export_and_serve_take_a_name(tmp_path: Path) -> None:
         assert r2.json()["timestamp"] == "2024-06-07T12:00:00+02:00"  # ci's frozen start
 
 
-def _two_free_ports() -> int:
-    """A port p with p and p + 1 both free on 127.0.0.1 right now."""
-    for _ in range(50):
-        p = free_port()
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", p))
-                b.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-            return p
-    raise AssertionError("no two neighbouring free ports")
-
-
 def test_a_fixed_port_binds_device_i_on_port_plus_i() -> None:
-    port = _two_free_ports()
+    port = free_port(2)
     with ThreadedSimulator("mall", port=port, devices=["parking", "street"]) as sim:
         assert sim.devices["parking"].url == f"http://127.0.0.1:{port}"
         assert sim.devices["street"].url == f"http://127.0.0.1:{port + 1}"

@@ -54,7 +54,7 @@ def test_bad_shard_arguments(text: str) -> None:
 def test_serve_a_shard(tmp_path: Path) -> None:
     scenario = tmp_path / "fleet.yaml"
     scenario.write_text(FLEET)
-    port = free_port()
+    port = free_port(7)
     args = ("--port", str(port), "--shard", "1/3", "--speed", "0")
     with serving(str(scenario), *args, "--start", "2024-06-07T12:00:00Z") as proc:
         url = f"http://127.0.0.1:{port + 4}/a3dpc/api/occupancy"  # door-0004: 4 % 3 == 1

@@ -30,6 +30,7 @@ from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSp
 log = logging.getLogger("simulator.control")
 
 PREFIX = "/sim/v1"
+OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health"})  # no token asked
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,7 +66,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Check the bearer token, run a control handler, turn every failure into JSON."""
     fleet = request.app[FLEET]
     token = fleet.control_token
-    if token is not None and request.path != f"{PREFIX}/openapi.json":
+    if token is not None and request.path not in OPEN_PATHS:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             resp = error(401, "missing or wrong control token (Authorization: Bearer <token>)")
@@ -278,12 +279,11 @@ def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
     rt = d.realtime(now)
     stats = d.frame_stats(now)
     pt = d.passthrough(now)
-    addr = fleet.address_of(d)
     state: dict[str, Any] = {
         "id": d.id,
         "model": d.cfg.model,
         "serial": d.cfg.serial_upper,
-        "url": None if addr is None else f"http://{addr[0]}:{addr[1]}",
+        "url": fleet.url_of(d),
         "site": d.cfg.site,
         "role": d.cfg.occupancy.role,
         "booted_at": _iso(d.boot_time(now)),
@@ -320,8 +320,7 @@ async def list_devices(request: web.Request) -> web.Response:
     fleet = _fleet(request)
     out = []
     for d in fleet.devices:
-        addr = fleet.address_of(d)
-        url = None if addr is None else f"http://{addr[0]}:{addr[1]}"
+        url = fleet.url_of(d)
         out.append({"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": url})
     return web.json_response({"devices": out})
 
@@ -427,6 +426,14 @@ async def remove_fault(request: web.Request) -> web.Response:
         raise ControlError("id", f"no fault {rid!r}", status=404)
     fleet.events.inject(FaultOffEvent(kind="fault_off", id=rid))
     return web.json_response({"removed": 1})
+
+
+@routes.get(f"{PREFIX}/health")
+async def health(request: web.Request) -> web.Response:
+    """Whether the simulator answers: no token needed, for probes and start-up scripts."""
+    fleet = _fleet(request)
+    served = len(fleet.served)
+    return web.json_response({"status": "ok", "devices": served, "time": _iso(fleet.clock.now())})
 
 
 @routes.get(f"{PREFIX}/openapi.json")

@@ -121,6 +121,9 @@ def document() -> dict[str, Any]:
                 ],
             }
         },
+        f"{p}/health": {
+            "get": {**_op("Liveness: status, devices served, simulated time"), "security": []}
+        },
         f"{p}/openapi.json": {"get": {"summary": "This document (no token)", "security": []}},
     }
     return {

@@ -1,0 +1,564 @@
+"""Serving a fleet over HTTP: a listening socket per device, and the limits a device's Apache keeps.
+
+:func:`serve_fleet` builds the aiohttp runner, binds every served device and routes each
+bound socket address to its device. Every connection is held to Apache's defaults on the
+device (``RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500``,
+``KeepAliveTimeout 5``), and the number of open connections stays below the open-files
+limit: near it, the connections that have waited longest for a request are closed first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import os
+import re
+import resource
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.web_log import AccessLogger
+
+from simulator.api.app import create_app
+from simulator.device import Device
+from simulator.fleet import Fleet, http_url
+
+log = logging.getLogger("simulator.server")
+
+#: Apache's ``ListenBacklog``: connections the kernel queues before they are accepted.
+BACKLOG = 511
+#: Connections accepted at a time; connections closed at a time to make room at the cap.
+ACCEPT_BATCH = 64
+EVICT_BATCH = 16
+#: File descriptors kept free of client connections: the store, logs, the control plane's
+#: own clients, DNS and the like.
+RESERVED_FILES = 64
+#: What a client that sent part of a request and then too little gets, as from Apache.
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+    b"Connection: close\r\nContent-Length: 221\r\n\r\n"
+    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+    b"<title>408 Request Timeout</title>\n</head><body>\n<h1>Request Timeout</h1>\n"
+    b"<p>Server timeout waiting for the HTTP request from the client.</p>\n</body></html>\n"
+)
+
+# What a connection is doing, for its read deadline.
+WAITING = 0  # for (the rest of) a request's headers: header timeout, or keep-alive if no byte
+BODY = 1  # for the request's body: body timeout
+BUSY = 2  # the request is complete and being answered: no deadline
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a client may take to send a request, and how many connections stay open.
+
+    The defaults are Apache's: a request's headers must arrive within ``header_timeout``
+    seconds, extended by one second per ``min_rate`` bytes received, to at most
+    ``header_timeout_max``; its body within ``body_timeout``, extended the same way; a
+    kept-alive connection may wait ``keepalive_timeout`` for the next request.
+    ``max_connections`` None: as many as the open-files limit leaves room for.
+    """
+
+    header_timeout: float = 20.0
+    header_timeout_max: float = 40.0
+    body_timeout: float = 20.0
+    min_rate: float = 500.0
+    keepalive_timeout: float = 5.0
+    max_connections: int | None = None
+
+
+_READ_TIMEOUT_PART = re.compile(
+    r"^(header|body)=(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?(?:,MinRate=(\d+(?:\.\d+)?))?$",
+    re.IGNORECASE,
+)
+
+
+def parse_read_timeout(text: str, base: Limits | None = None) -> Limits:
+    """Apache's ``RequestReadTimeout`` syntax, e.g. ``header=20-40,MinRate=500 body=20``."""
+    limits = base or Limits()
+    parts = text.split()
+    if not parts:
+        raise ValueError("empty; e.g. 'header=20-40,MinRate=500 body=20,MinRate=500'")
+    for part in parts:
+        m = _READ_TIMEOUT_PART.match(part)
+        if m is None:
+            raise ValueError(f"{part!r} is not header=SECONDS[-MAX][,MinRate=BYTES] or body=...")
+        kind, low, high, rate = m.group(1).lower(), float(m.group(2)), m.group(3), m.group(4)
+        if low <= 0 or (high is not None and float(high) < low) or (rate and float(rate) <= 0):
+            raise ValueError(f"{part!r}: timeouts must be > 0, MAX >= SECONDS, MinRate > 0")
+        if kind == "header":
+            top = float(high) if high is not None else low
+            limits = replace(limits, header_timeout=low, header_timeout_max=top)
+        else:
+            limits = replace(limits, body_timeout=low)
+        if rate:
+            limits = replace(limits, min_rate=float(rate))
+    return limits
+
+
+class Throttle:
+    """Counts occurrences of something and says when to report them: at most once per interval."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.count = 0
+        self._next = float("-inf")
+
+    def hit(self, now: float) -> int:
+        """Count one; the number to report now (0: stay quiet)."""
+        self.count += 1
+        if now < self._next:
+            return 0
+        n, self.count, self._next = self.count, 0, now + self.interval
+        return n
+
+
+def open_files() -> int:
+    """How many file descriptors this process has open (0 if the system does not say)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def connection_cap(reserve: int) -> int:
+    """How many client connections fit under the open-files soft limit, ``reserve`` kept free."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(8, soft - open_files() - reserve)
+
+
+class ConnectionGuard:
+    """The open connections of one server: the cap, and who is closed first when it is reached.
+
+    A connection counts from its ``accept()`` until its socket is closed, so the count is the
+    number of file descriptors the connections hold.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.cap = limits.max_connections or 1 << 20
+        self.open: set[GuardedHandler] = set()
+        self.pending = 0  # accepted, not yet handed to a handler
+        self._waiting: dict[GuardedHandler, None] = {}  # for a request, oldest first
+        self._reading: dict[GuardedHandler, None] = {}  # a body, oldest first
+        self._paused: list[DeviceSite] = []
+        self._evictions = Throttle(5.0)
+        self.evicted = 0
+
+    def room(self, site: DeviceSite) -> bool:
+        """Whether a connection may be accepted now; if not, ``site`` waits for one to close.
+
+        At the cap, the connections that have waited longest for a request (then the slowest
+        bodies) are closed to make room.
+        """
+        if len(self.open) + self.pending < self.cap:
+            return True
+        for _ in range(EVICT_BATCH):
+            victim = next(iter(self._waiting or self._reading), None)
+            if victim is None:
+                break  # every connection is being answered: new ones wait in the backlog
+            self.evicted += 1
+            victim.expire(evict=True)
+            self._waiting.pop(victim, None)
+            self._reading.pop(victim, None)
+            if n := self._evictions.hit(asyncio.get_running_loop().time()):
+                log.warning(
+                    "%d connections open, the limit: closed %d that waited longest for a request",
+                    self.cap,
+                    n,
+                )
+        self._paused.append(site)
+        site.pause()
+        return False
+
+    def opened(self, conn: GuardedHandler) -> None:
+        """An accepted connection has its handler."""
+        self.pending -= 1
+        self.open.add(conn)
+
+    def closed(self, conn: GuardedHandler) -> None:
+        """A connection's socket is closed: paused sites accept again."""
+        self.open.discard(conn)
+        self._waiting.pop(conn, None)
+        self._reading.pop(conn, None)
+        paused, self._paused = self._paused, []
+        for site in paused:
+            site.resume()
+
+    def phase(self, conn: GuardedHandler, phase: int) -> None:
+        """A connection starts waiting for a request, reading a body, or answering."""
+        self._waiting.pop(conn, None)
+        self._reading.pop(conn, None)
+        if conn in self.open:
+            if phase == WAITING:
+                self._waiting[conn] = None
+            elif phase == BODY:
+                self._reading[conn] = None
+
+
+class GuardedHandler(web.RequestHandler):
+    """aiohttp's connection handler, with Apache's read timeouts and the server's cap.
+
+    One timer per connection, re-armed lazily: data only moves its deadline later.
+    """
+
+    __slots__ = (
+        "_body",
+        "_deadline",
+        "_got",
+        "_guard",
+        "_handling",
+        "_idle",
+        "_phase",
+        "_t0",
+        "_timed_out",
+        "_timer",
+    )
+
+    def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._phase = WAITING
+        self._idle = False  # kept alive, no byte of the next request yet
+        self._t0 = 0.0
+        self._got = 0
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._body: StreamReader | None = None
+        self._handling = False
+        self._timed_out = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Accepted: the first request's headers are due (Apache counts from the accept)."""
+        super().connection_made(transport)
+        self._guard.opened(self)
+        self._wait(keepalive=False)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Closed: forget the connection and its timer."""
+        super().connection_lost(exc)
+        self._guard.closed(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes of a request: they extend its deadline at the minimum rate."""
+        super().data_received(data)
+        limits = self._guard.limits
+        if self._phase == WAITING:
+            if self._idle:  # the next request begins: from keep-alive to the header timeout
+                self._idle = False
+                self._t0 = self._loop.time()
+            self._got += len(data)
+            self._deadline = min(
+                self._t0 + limits.header_timeout_max,
+                self._t0 + limits.header_timeout + self._got / limits.min_rate,
+            )
+        elif self._phase == BODY and self._body is not None:
+            self._got += len(data)
+            self._deadline = self._t0 + limits.body_timeout + self._got / limits.min_rate
+            if self._body.is_eof():
+                self._set_phase(BUSY)
+
+    def request_started(self, request: web.BaseRequest) -> None:
+        """A request's headers are in: its body is due next, or nothing while it is answered."""
+        self._handling = True
+        self._body = request.content
+        if request.content.is_eof():
+            self._set_phase(BUSY)
+        else:
+            self._t0, self._got = self._loop.time(), 0
+            self._deadline = self._t0 + self._guard.limits.body_timeout
+            self._set_phase(BODY)
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """Answered: wait for the next request (or for the rest of a body not read)."""
+        out = await super().finish_response(request, resp, start_time)
+        self._handling = False
+        if self._timed_out:
+            self.force_close()  # the 408 is out: nothing more from this client
+        elif self._phase != BODY:
+            self._wait(keepalive=True)
+        return out
+
+    def _wait(self, keepalive: bool) -> None:
+        """Wait for a request: keep-alive until its first byte, then the header timeout."""
+        limits = self._guard.limits
+        self._idle = keepalive
+        self._t0, self._got = self._loop.time(), 0
+        self._deadline = self._t0 + (
+            limits.keepalive_timeout if keepalive else limits.header_timeout
+        )
+        self._set_phase(WAITING)
+
+    def _set_phase(self, phase: int) -> None:
+        """Enter a phase; make sure the timer fires by its deadline."""
+        self._phase = phase
+        self._guard.phase(self, phase)
+        if phase == BUSY or self.transport is None:
+            return
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The deadline may have passed: close, or wait until the moved one."""
+        self._timer = None
+        if self.transport is None or self._phase == BUSY:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        self.expire()
+
+    def expire(self, evict: bool = False) -> None:
+        """Give up on the request: 408 if part of it came, else just close, as Apache does."""
+        if self.transport is None:
+            return
+        why = "evicted" if evict else "timed out"
+        log.debug("connection from %s %s", self.peername, why)
+        if self._phase == BODY and self._handling and self._body is not None:
+            self._timed_out = True
+            self._body.set_exception(web.HTTPRequestTimeout())  # the handler answers 408
+            self._set_phase(BUSY)
+            return
+        if self._phase == WAITING and self._got:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.force_close()
+
+
+class DeviceSite(web.BaseSite):
+    """One bound listening socket: accepts only while the guard has room, serves guarded."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        sock: socket.socket,
+        guard: ConnectionGuard,
+        handler_args: dict[str, Any],
+    ) -> None:
+        super().__init__(runner, backlog=BACKLOG)
+        self._sock = sock
+        self._guard = guard
+        self._handler_args = handler_args
+        self._loop = asyncio.get_running_loop()
+        self._listening = False
+        self._paused = True  # until started
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._errors = Throttle(5.0)
+
+    @property
+    def name(self) -> str:
+        """The site's URL."""
+        host, port = self._sock.getsockname()[:2]
+        return http_url(host, port)
+
+    async def start(self) -> None:
+        """Listen."""
+        await super().start()
+        self._sock.listen(self._backlog)
+        self._listening = True
+        self.resume()
+
+    async def stop(self) -> None:
+        """Stop listening (connections are closed by the runner)."""
+        self.pause()
+        self._listening = False
+        self._sock.close()
+        await super().stop()
+
+    def pause(self) -> None:
+        """Accept nothing more for now: clients queue in the kernel's backlog."""
+        if not self._paused and self._listening:
+            self._loop.remove_reader(self._sock)
+        self._paused = True
+
+    def resume(self) -> None:
+        """Accept again."""
+        if self._paused and self._listening:
+            self._paused = False
+            self._loop.add_reader(self._sock, self._accept)
+
+    def _protocol(self) -> GuardedHandler:
+        """A handler for a new connection."""
+        server = self._runner.server
+        assert server is not None
+        return GuardedHandler(server, self._guard, loop=self._loop, **self._handler_args)
+
+    def _accept(self) -> None:
+        """Accept the connections waiting, as many as the guard has room for."""
+        for _ in range(ACCEPT_BATCH):
+            if not self._guard.room(self):
+                return
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._out_of_files(e)
+                    return
+                continue  # the client gave up already (ECONNABORTED and the like)
+            conn.setblocking(False)
+            self._guard.pending += 1
+            task = self._loop.create_task(self._connect(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        """Serve an accepted connection."""
+        try:
+            await self._loop.connect_accepted_socket(self._protocol, conn)
+        except OSError:
+            self._guard.pending -= 1
+            conn.close()
+
+    def _out_of_files(self, e: OSError) -> None:
+        """No file descriptor left: say so now and then, and try again in a second."""
+        if n := self._errors.hit(self._loop.time()):
+            log.warning("cannot accept connections: %s (%d time(s) since last said)", e, n)
+        self.pause()
+        self._loop.call_later(1.0, self.resume)
+
+
+class ListenError(Exception):
+    """A device's address cannot be listened on: which one, for which device, and why."""
+
+    def __init__(self, host: str, port: int, device: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {http_url(host, port)[7:]} (device {device}): {reason}")
+        self.host, self.port, self.device, self.reason = host, port, device, reason
+
+
+def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tuple[str, int]:
+    """Where device ``index`` listens: its own port (``port + index``; 0: any free port) or IP."""
+    if ip_per_device:
+        return str(ipaddress.ip_address(host) + index), port
+    return host, port + index if port else 0
+
+
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address ``host`` resolves to, all on one port.
+
+    Port 0: the first address gets a free port and the others the same one where free.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    seen: set[tuple[Any, ...]] = set()
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr[:2]) in seen:
+                continue
+            seen.add((family, addr[:2]))
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(socks) > 1:
+                addr = (addr[0], socks[0].getsockname()[1], *addr[2:])
+            try:
+                sock.bind(addr)
+            except OSError:
+                if port == 0 and len(socks) > 1:  # another family's twin: not needed
+                    socks.pop().close()
+                    continue
+                raise
+            sock.setblocking(False)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+@dataclass
+class ServedFleet:
+    """A fleet being served: its runner, each device's bound addresses, the connection guard."""
+
+    fleet: Fleet
+    runner: web.AppRunner
+    guard: ConnectionGuard
+    addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def url(self, device_id: str) -> str:
+        """The base URL of a served device (its first bound address)."""
+        return http_url(*self.addresses[device_id][0])
+
+    async def cleanup(self) -> None:
+        """Stop listening, close every connection, stop the application (push, events)."""
+        await self.runner.cleanup()
+
+
+async def serve_fleet(
+    fleet: Fleet,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    devices: Iterable[Device] | None = None,
+    ip_per_device: bool = False,
+    limits: Limits = Limits(),
+    access_log: logging.Logger | None = None,
+    access_log_format: str = AccessLogger.LOG_FORMAT,
+) -> ServedFleet:
+    """Serve ``devices`` (default: the fleet's served shard) of ``fleet`` on ``host``.
+
+    Device *i* listens on ``port + i`` (``port`` 0: a free port each), or with
+    ``ip_per_device`` on ``host + i`` at ``port``. Requests are routed by the bound socket
+    address, so any spelling or name of ``host`` works. Raises :class:`ListenError` naming
+    the address and device that cannot be bound (nothing is left listening then).
+    """
+    runner = web.AppRunner(create_app(fleet), access_log=access_log)
+    await runner.setup()
+    _tell_requests(runner)
+    guard = ConnectionGuard(limits)
+    served = ServedFleet(fleet, runner, guard)
+    handler_args = {"access_log": access_log, "access_log_format": access_log_format}
+    try:
+        for device in fleet.served if devices is None else devices:
+            h, p = device_address(host, port, device.index, ip_per_device)
+            try:
+                socks = bind_sockets(h, p)
+            except OSError as e:
+                reason = (e.strerror or str(e)).lower()
+                raise ListenError(h, p, device.id, reason) from None
+            for sock in socks:
+                await DeviceSite(runner, sock, guard, handler_args).start()
+                bound = sock.getsockname()[:2]
+                fleet.bind(device, *bound)
+                served.addresses.setdefault(device.id, []).append(bound)
+            log.debug("%s (%s) on %s", device.id, device.cfg.model, served.url(device.id))
+    except BaseException:
+        await runner.cleanup()
+        raise
+    if limits.max_connections is None:
+        reserve = RESERVED_FILES + (fleet.pusher.connections if fleet.pusher.active else 0)
+        guard.cap = connection_cap(reserve)
+    return served
+
+
+def _tell_requests(runner: web.AppRunner) -> None:
+    """Tell each guarded connection when a request's headers are complete."""
+    server = runner.server
+    assert server is not None
+    make = server.request_factory
+
+    def factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+        request = make(message, payload, protocol, writer, task)
+        if isinstance(protocol, GuardedHandler):
+            protocol.request_started(request)
+        return request
+
+    server.request_factory = factory
