@@ -13,7 +13,6 @@ installing the package registers.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -22,13 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
-
-from simulator.api.app import create_app
 from simulator.client import AsyncControl, Control, ControlError
 from simulator.clock import SimClock
 from simulator.fleet import Fleet
 from simulator.scenario import Scenario, load_scenario
+from simulator.server import ServedFleet, serve_fleet
 from simulator.store import Store
 
 ScenarioLike = Scenario | str | Path | None
@@ -58,18 +55,6 @@ class DeviceInfo:
     id: str
     url: str
     users: dict[str, str]
-
-
-def _bound_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (port 0: one the OS chooses)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class Simulator:
@@ -108,7 +93,7 @@ class Simulator:
         self._only = devices
         self._db = db
         self.devices: dict[str, DeviceInfo] = {}
-        self._runner: web.AppRunner | None = None
+        self._served: ServedFleet | None = None
 
     @property
     def fleet(self) -> Fleet:
@@ -145,33 +130,23 @@ class Simulator:
         start, speed = self._clock_args
         clock = SimClock(start=start, speed=speed)
         self._fleet = Fleet(self.scenario, clock, Store(self._db), self.seed)
-        self._runner = web.AppRunner(create_app(self._fleet), access_log=None)
-        await self._runner.setup()
-        try:
-            await self._serve_devices(self._runner)
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def _serve_devices(self, runner: web.AppRunner) -> None:
-        """Listen for each wanted device: its own free port, or ``port + index``."""
         wanted = set(self._only) if self._only is not None else None
-        for d in self._fleet.devices:
-            if wanted is not None and d.id not in wanted:
-                continue
-            sock = _bound_socket(self.host, self.port + d.index if self.port else 0)
-            port = int(sock.getsockname()[1])
-            await web.SockSite(runner, sock).start()
-            self._fleet.bind(d, self.host, port)
+        devices = [d for d in self._fleet.devices if wanted is None or d.id in wanted]
+        try:
+            self._served = await serve_fleet(self._fleet, self.host, self.port, devices=devices)
+        except BaseException:
+            self._fleet.store.close()
+            raise
+        for d in devices:
             users = {u.name: u.password for u in d.cfg.users}
-            self.devices[d.id] = DeviceInfo(d.id, f"http://{self.host}:{port}", users)
+            self.devices[d.id] = DeviceInfo(d.id, self._served.url(d.id), users)
+        return self
 
     async def stop(self) -> None:
         """Stop serving and close the store."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._served is not None:
+            await self._served.cleanup()
+            self._served = None
             self._fleet.store.close()
 
     async def __aenter__(self) -> Simulator:

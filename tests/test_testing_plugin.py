@@ -300,3 +300,21 @@ def test_the_test_double_needs_neither_pytest_nor_requests(tmp_path: Path) -> No
         "p8815_sim.digest() makes a requests HTTPDigestAuth: pip install requests, or use "
         "p8815_sim.credentials(role) with your own HTTP client",
     ]
+
+
+async def test_a_simulator_on_a_host_name_routes_every_device() -> None:
+    from aiohttp import ClientSession, DigestAuthMiddleware
+
+    from simulator.testing import Simulator
+
+    async with Simulator("mall", host="localhost", speed=0) as sim:
+        assert len(sim.devices) > 1
+        for dev_id, info in sim.devices.items():
+            user, password = next(iter(info.users.items()))
+            auth = DigestAuthMiddleware(user, password)
+            async with ClientSession(middlewares=(auth,)) as s:
+                body = {"apiVersion": "1.1", "method": "getAllProperties"}
+                r = await s.post(info.url + "/axis-cgi/basicdeviceinfo.cgi", json=body)
+                assert r.status == 200, dev_id
+                serial = sim.fleet.by_id[dev_id].cfg.serial_upper
+                assert (await r.json())["data"]["propertyList"]["SerialNumber"] == serial
