@@ -106,10 +106,9 @@ class _Calls:
         Otherwise AssertionError, naming the recorded requests nearest to the expectation
         and how each differs from it.
         """
-        query = _filters(device, method, path, rpc_method, since, status, until)
-        criteria = Criteria.parse(query)
-        check = partial(_verify, criteria, times)
-        return _then(self.request("GET", "journal"), lambda body: check(body["entries"]))
+        __tracebackhide__ = True
+        criteria = Criteria.parse(_filters(device, method, path, rpc_method, since, status, until))
+        return _then(self.request("GET", "journal"), partial(_verify, criteria, times))
 
     def clear_journal(self, device: str | None = None) -> Any:
         """Forget every device's journal, or one device's."""
@@ -136,9 +135,11 @@ class _Calls:
 
 def _then(result: Any, then: Callable[[Any], Any]) -> Any:
     """``then(result)``, or for a coroutine (the async client) a coroutine of it."""
+    __tracebackhide__ = True
     if inspect.isawaitable(result):
 
         async def chained() -> Any:
+            __tracebackhide__ = True
             return then(await result)
 
         return chained()
@@ -174,8 +175,10 @@ def _time(t: Since) -> str | None:
     return None if t is None else str(t)
 
 
-def _verify(criteria: Criteria, times: int | None, entries: list[dict[str, Any]]) -> Any:
+def _verify(criteria: Criteria, times: int | None, journal: dict[str, Any]) -> Any:
     """The entries meeting ``criteria`` if there are ``times`` of them, else AssertionError."""
+    __tracebackhide__ = True  # pytest shows the failed expectation, not this frame
+    entries = journal["entries"]
     found = [e for e in entries if not criteria.differences(e)]
     if (len(found) == times) if times is not None else found:
         return found
@@ -211,7 +214,7 @@ def _difference(criteria: Criteria, e: dict[str, Any], name: str) -> str:
     if name in ("since", "until"):
         bound = "before since" if name == "since" else "not before until"
         return f"{criteria.clock} time {e[criteria.clock + '_time']} is {bound}"
-    return f"{name} is {e[name]!r}, not {getattr(criteria, name)!r}"
+    return f"{name} is {e[name]!r}, not {criteria.shown(name)}"
 
 
 def _line(e: dict[str, Any]) -> str:

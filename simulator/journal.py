@@ -138,11 +138,16 @@ class Criteria:
     def described(self) -> str:
         """The criteria given, as ``name=value`` for a message."""
         given = [
-            f"{f.name}={getattr(self, f.name)!r}"
+            f"{f.name}={self.shown(f.name)}"
             for f in fields(self)
             if f.name != "clock" and getattr(self, f.name) is not None
         ]
         return ", ".join(given) or "anything"
+
+    def shown(self, name: str) -> str:
+        """One criterion's value as a message shows it (a status as a number or class)."""
+        value = getattr(self, name)
+        return str(value) if name == "status" else repr(value)
 
     def differences(self, entry: Mapping[str, Any]) -> list[str]:
         """The names of the criteria a journal entry (as read) does not meet."""

@@ -170,7 +170,7 @@ def test_calls_and_assert_called_with_the_blocking_client() -> None:
             ctl.assert_called(method="POST", rpc_method="getOccupancy", status=200)
         message = str(exc.value)
         assert "0 of the 4 recorded match" in message
-        assert "status is 401, not '200'" in message and "POST /axis-cgi/a3dpc.cgi" in message
+        assert "status is 401, not 200" in message and "POST /axis-cgi/a3dpc.cgi" in message
         with pytest.raises(AssertionError, match=r"exactly 1 request.*2 of the 4"):
             ctl.assert_called(path="/a3dpc/api/*", times=1)
         with pytest.raises(ValueError, match="not a status"):

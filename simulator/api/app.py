@@ -102,20 +102,23 @@ async def _record(
 
 
 async def _body_head(request: web.Request) -> tuple[bytes, int]:
-    """The first BODY_LIMIT bytes of the body and its size, never waiting for more to come.
+    """The first BODY_LIMIT bytes of the body and its size.
 
-    A body that arrived whole (and that the handler read already, then it is cached) is
-    read; otherwise only what is buffered is taken, and the size is Content-Length's.
+    A body that arrived whole (perhaps read by the handler already: then it is cached), or
+    a small one the client declared (Content-Length up to BODY_LIMIT) to a route that
+    exists, is read; otherwise only what is buffered is taken, and the size is
+    Content-Length's: the journal never waits for a long body.
     """
-    content = request.content
+    content, size = request.content, request.content_length
+    small = size is not None and size <= BODY_LIMIT and request.match_info.http_exception is None
     try:
-        if content.is_eof():
+        if small or content.is_eof():
             data = await request.read()
             return data[:BODY_LIMIT], len(data)
         head = content.read_nowait(BODY_LIMIT)
     except Exception:  # a body too large or a client gone: the journal must not fail the answer
-        return b"", request.content_length or 0
-    return head, request.content_length or len(head)
+        return b"", size or 0
+    return head, size or len(head)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
