@@ -372,8 +372,8 @@ class Journal:
     def entries(
         self,
         device: str | None = None,
-        criteria: Criteria | None = None,
         limit: int | None = None,
+        criteria: Criteria | None = None,
     ) -> list[dict[str, Any]]:
         """Entries oldest first, of one device or all, meeting ``criteria``; the last ``limit``."""
         logs: Iterable[deque[Entry]] = self.logs.values()

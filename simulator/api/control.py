@@ -361,7 +361,7 @@ def _journal_query(request: web.Request, device: str | None) -> web.Response:
     journal = fleet.journal
     out: dict[str, Any] = {} if device is None else {"device": device}
     out |= {"size": journal.size, "budget_bytes": journal.budget, "bytes": journal.bytes}
-    out["entries"] = journal.entries(device, criteria, limit)
+    out["entries"] = journal.entries(device, limit, criteria)
     return web.json_response(out)
 
 
