@@ -100,7 +100,8 @@ class Fleet:
             if d.cfg.replay is not None:
                 d.replay = load_recording(d.cfg.replay.file)
         self.control_token = self.scenario.control.token
-        self.journal = Journal(self.scenario.control.journal_size)
+        ctl = self.scenario.control
+        self.journal = Journal(ctl.journal_size, ctl.journal_bytes)
         self.faults = Faults(seed=self.seed)
         self.events = EventScheduler(self, start)
         self.events.load()

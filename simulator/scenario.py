@@ -400,6 +400,7 @@ class ControlConfig(_Model):
 
     token: str | None = Field(default="p8815-sim", min_length=1)
     journal_size: int = Field(default=200, ge=1, le=100000)
+    journal_bytes: int = Field(default=16 * 2**20, ge=2**16, le=2**32)
 
 
 class FleetTemplate(_Model):

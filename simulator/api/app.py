@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
-from time import time
+from time import perf_counter, time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,6 +15,7 @@ from simulator.api.auth import role_allows
 from simulator.api.common import DEVICE, FLEET, route_policy
 from simulator.api.errors import error_response
 from simulator.fleet import Fleet
+from simulator.journal import BODY_LIMIT, Journal
 
 UNAUTHORIZED_BODY = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
@@ -47,19 +48,22 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    if request.match_info.http_exception is not None:
+    t0, wall, now = perf_counter(), time(), fleet.clock.now()
+    record = partial(_record, request, fleet.journal, device.id, wall, now, t0)
+    if (miss := request.match_info.http_exception) is not None:
+        await record(miss.status, "none")
         return await handler(request)  # 404/405 without asking for credentials
     serves, level = route_policy(device.cfg.model, request)
     if not serves:
+        await record(404, "none")
         raise web.HTTPNotFound()  # another model's API: as if the path did not exist
     checker = fleet.auth[device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
-    journal, now = fleet.journal, fleet.clock.now()
     if not result.ok:
-        journal.record(device.id, now, request.method, request.path_qs, 401, result.reason)
+        await record(401, result.reason)
         return _challenge(checker.challenge(stale=result.stale))
     if result.role is None or not role_allows(result.role, level):
-        journal.record(device.id, now, request.method, request.path_qs, 401, "forbidden")
+        await record(401, "forbidden", result.user)
         return _challenge(checker.challenge())
     try:
         if fleet.faults.active and (rule := fleet.faults.pick(device.id, request.path)):
@@ -67,16 +71,54 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         else:
             resp = await handler(request)
     except web.HTTPException as e:
-        journal.record(device.id, now, request.method, request.path_qs, e.status, "ok", result.user)
+        await record(e.status, "ok", result.user)
         raise
     except faults.ConnectionDropped:
-        journal.record(device.id, now, request.method, request.path_qs, 0, "ok", result.user)
+        await record(0, "ok", result.user)
         return web.Response(status=499)  # nobody receives it: the connection is gone
     except Exception as exc:
         resp = error_response(request, exc)
-    log = journal.logs.get(device.id) or journal.log(device.id)
-    log.append((time(), now, request.method, request.path_qs, resp.status, "ok", result.user))
+    await record(resp.status, "ok", result.user)
     return resp
+
+
+async def _record(
+    request: web.Request,
+    journal: Journal,
+    device: str,
+    wall: float,
+    now: float,
+    t0: float,
+    status: int,
+    auth: str,
+    user: str | None = None,
+) -> None:
+    """Journal a request: its target, headers, the head of its body, outcome and duration."""
+    body, size = await _body_head(request) if request.body_exists else (None, 0)
+    journal.record(
+        device, wall, now, request.method, request.raw_path, request.raw_headers,
+        body, size, status, auth, user, perf_counter() - t0,
+    )  # fmt: skip
+
+
+async def _body_head(request: web.Request) -> tuple[bytes, int]:
+    """The first BODY_LIMIT bytes of the body and its size.
+
+    A body that arrived whole (perhaps read by the handler already: then it is cached), or
+    a small one the client declared (Content-Length up to BODY_LIMIT) to a route that
+    exists, is read; otherwise only what is buffered is taken, and the size is
+    Content-Length's: the journal never waits for a long body.
+    """
+    content, size = request.content, request.content_length
+    small = size is not None and size <= BODY_LIMIT and request.match_info.http_exception is None
+    try:
+        if small or content.is_eof():
+            data = await request.read()
+            return data[:BODY_LIMIT], len(data)
+        head = content.read_nowait(BODY_LIMIT)
+    except Exception:  # a body too large or a client gone: the journal must not fail the answer
+        return b"", size or 0
+    return head, size or len(head)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

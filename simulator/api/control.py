@@ -24,6 +24,8 @@ from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.events import EVENT, EventError
 from simulator.fleet import Fleet
+from simulator.journal import FILTERS as JOURNAL_FILTERS
+from simulator.journal import Criteria, FilterError, parse_limit
 from simulator.store import StoreError
 from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSpec, parse_duration
 
@@ -347,16 +349,36 @@ async def reset_all(request: web.Request) -> web.Response:
     return web.json_response(clock_state(fleet))
 
 
-@routes.get(f"{PREFIX}/journal/{{device}}")
+def _journal_query(request: web.Request, device: str | None) -> web.Response:
+    """The journal's entries meeting the query's filters, as JSON (400 naming a bad one)."""
+    fleet, query = _fleet(request), request.query
+    unknown = set(query) - JOURNAL_FILTERS
+    if unknown:
+        raise ControlError(min(unknown), f"unknown filter {min(unknown)!r}")
+    try:
+        criteria = Criteria.parse(query)
+        limit = None if "limit" not in query else parse_limit(query["limit"])
+    except FilterError as e:
+        raise ControlError(e.field, e.message) from None
+    if criteria.device is not None and criteria.device not in fleet.by_id:
+        raise ControlError("device", f"no device {criteria.device!r}")
+    journal = fleet.journal
+    out: dict[str, Any] = {} if device is None else {"device": device}
+    out |= {"size": journal.size, "budget_bytes": journal.budget, "bytes": journal.bytes}
+    out["entries"] = journal.entries(device, limit, criteria)
+    return web.json_response(out)
+
+
+@routes.get(f"{PREFIX}/journal")
 async def get_journal(request: web.Request) -> web.Response:
-    """The last requests a device received (``?limit=N``), oldest first."""
-    d, fleet = _device(request), _fleet(request)
-    raw = request.query.get("limit")
-    if raw is not None and not raw.isdigit():
-        raise ControlError("limit", f"{raw!r} is not a whole number")
-    limit = None if raw is None else int(raw)
-    entries = fleet.journal.entries(d.id, limit)
-    return web.json_response({"device": d.id, "size": fleet.journal.size, "entries": entries})
+    """The requests the devices received, oldest first, filtered (see docs/CONTROL.md)."""
+    return _journal_query(request, None)
+
+
+@routes.get(f"{PREFIX}/journal/{{device}}")
+async def get_device_journal(request: web.Request) -> web.Response:
+    """The last requests one device received, oldest first, filtered like ``/journal``."""
+    return _journal_query(request, _device(request).id)
 
 
 @routes.delete(f"{PREFIX}/journal")
@@ -364,6 +386,14 @@ async def clear_journal(request: web.Request) -> web.Response:
     """Forget every device's journal."""
     _fleet(request).journal.clear()
     return web.json_response({"cleared": True})
+
+
+@routes.delete(f"{PREFIX}/journal/{{device}}")
+async def clear_device_journal(request: web.Request) -> web.Response:
+    """Forget one device's journal."""
+    d = _device(request)
+    _fleet(request).journal.clear(d.id)
+    return web.json_response({"cleared": True, "device": d.id})
 
 
 @routes.get(f"{PREFIX}/push/{{device}}")

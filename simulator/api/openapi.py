@@ -17,6 +17,29 @@ _ERROR = {
 _OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+_FILTERS = [
+    _query("device", "a device id"),
+    _query("method", "an HTTP method (any case)"),
+    _query("path", "the path, exactly, or a prefix ending in *", examples=["/a3dpc/api/*"]),
+    _query("rpc_method", "the JSON-RPC method of the body (a3dpc.cgi, VAPIX JSON APIs)"),
+    _query("status", "a status (0: dropped by a fault) or a class like 4xx", examples=["4xx"]),
+    _query("since", "ISO 8601 (no offset: UTC) or epoch seconds; inclusive"),
+    _query("until", "ISO 8601 (no offset: UTC) or epoch seconds; exclusive"),
+    _query("clock", "the time since/until compare with", enum=["wall", "sim"], default="wall"),
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "the last N matches"},
+]  # fmt: skip
+
+
 def _op(summary: str, body: str | None = None, status: str = "200") -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -97,16 +120,17 @@ def document() -> dict[str, Any]:
             "post": {**_op("Reset one device to its scenario state"), "parameters": dev}
         },
         f"{p}/reset": {"post": _op("Reset the whole simulator (and clock)", "Reset")},
+        f"{p}/journal": {
+            "get": {**_op("Requests received, filtered, oldest first"), "parameters": _FILTERS},
+            "delete": _op("Forget every journal"),
+        },
         f"{p}/journal/{{device}}": {
             "get": {
-                **_op("The device's last requests, with auth outcome"),
-                "parameters": [
-                    *dev,
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                ],
-            }
+                **_op("One device's requests, filtered, oldest first"),
+                "parameters": [*dev, *_FILTERS],
+            },
+            "delete": {**_op("Forget the device's journal"), "parameters": dev},
         },
-        f"{p}/journal": {"delete": _op("Forget every journal")},
         f"{p}/push/{{device}}": {"get": {**_op("The push delivery log"), "parameters": dev}},
         f"{p}/faults": {
             "get": _op("Faults switched on"),
