@@ -152,8 +152,9 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     s.add_argument(
         "scenario",
         nargs="?",
-        metavar="SCENARIO_FILE",
-        help="scenario file (default: the built-in default scenario)",
+        metavar="SCENARIO",
+        help="a shipped scenario's name (see 'scenarios') or a scenario file "
+        "(default: the built-in default scenario)",
     )
     s.add_argument("--host", default="127.0.0.1", help="address or name to listen on (127.0.0.1)")
     s.add_argument(
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_parser(sub)
     v = sub.add_parser("validate", help="check a scenario file and report every problem")
-    v.add_argument("scenario")
+    v.add_argument("scenario", metavar="SCENARIO", help="a shipped scenario's name or a file")
     export.add_parser(sub)
     plot.add_parser(sub)
     catalog.add_parser(sub)

@@ -38,7 +38,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="write a device's export (the HTTP export's exact bytes) to a file",
         description="Write what GET /a3dpc/api/export[_occupancy]/{csv,json} would answer.",
     )
-    e.add_argument("scenario", nargs="?", help="scenario file (default: the built-in store)")
+    e.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help="a shipped scenario's name or a scenario file (default: the built-in store)",
+    )
     e.add_argument(
         "--device",
         action="append",

@@ -31,7 +31,12 @@ BIN = 15  # minutes per bar of the arrivals panel
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``plot`` subcommand to the command line."""
     p = sub.add_parser("plot", help="draw arrivals, departures and occupancy over some days")
-    p.add_argument("scenario", nargs="?", help="scenario file (default: the built-in store)")
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help="a shipped scenario's name or a scenario file (default: the built-in store)",
+    )
     p.add_argument("--start", required=True, type=date.fromisoformat, help="first day, YYYY-MM-DD")
     p.add_argument("--days", type=int, default=7, help="how many days (default 7)")
     p.add_argument("--device", help="device id (default: the scenario's first)")

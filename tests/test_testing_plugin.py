@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +320,24 @@ async def test_a_simulator_on_a_host_name_routes_every_device() -> None:
                 assert r.status == 200, dev_id
                 serial = sim.fleet.by_id[dev_id].cfg.serial_upper
                 assert (await r.json())["data"]["propertyList"]["SerialNumber"] == serial
+
+
+def test_the_readme_ci_job_script_runs(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("the README's script uses curl")
+    section = (ROOT / "README.md").read_text().split("### In any CI job", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert script.startswith("# ci-job.sh")
+    (tmp_path / "ci-job.sh").write_text("set -eu\n" + script)
+    bin_dir = str(Path(sys.executable).parent)  # p8815-sim and python3 of this environment
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    r = subprocess.run(
+        ["bash", str(tmp_path / "ci-job.sh")],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    reading, advanced, journal = r.stdout.splitlines()[-3:]
+    assert '"serial":"ac:cc:8e:0c:10:01"' in reading.replace(" ", "")
+    assert "2024-06-07T11:00:00Z" in advanced  # ci's frozen 10:00 UTC, one hour on
+    (entry,) = json.loads(journal)["entries"]  # the reading, not the control plane's calls
+    assert (entry["path"], entry["status"], entry["user"]) == ("/a3dpc/api/occupancy", 200, "viewer")
