@@ -24,9 +24,10 @@ from datetime import date, timedelta
 import numpy as np
 
 from simulator.model.bins import day_grid
-from simulator.model.site import CHUNK_DAYS, iter_site_days, site_days, site_spec
+from simulator.model.site import CHUNK_DAYS, iter_site_days, site_days
 from simulator.model.tables import rate_shape
 from simulator.scenario import CrowdConfig, DeviceConfig, Scenario
+from simulator.specs import crowd_spec, site_spec
 
 
 def fleet(n: int, doors: int) -> Scenario:
@@ -55,7 +56,8 @@ def run_model(scenario: Scenario, days: list[date], chunk: int) -> tuple[float, 
 def run_poisson(devices: int, days: list[date]) -> float:
     """Seconds for a plain Poisson draw of in and out per minute, same shape, per device."""
     grid = day_grid("Europe/Stockholm", days[0])
-    lam = rate_shape(CrowdConfig().profile, 0.6, grid, (600, 1200)) * 1400.0
+    profile = crowd_spec(CrowdConfig(), "Europe/Stockholm").profiles[0]
+    lam = rate_shape(profile, 0.6, grid, (600, 1200)) * 1400.0
     rng = np.random.default_rng(1)
     t = time.perf_counter()
     for _ in range(devices):

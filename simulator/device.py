@@ -42,6 +42,7 @@ from simulator.model.frames import day_rng as frames_rng
 from simulator.model.passthrough import Countdown, countdown
 from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
 from simulator.scenario import Burst, DeviceConfig, installed_date
+from simulator.specs import burst_spec, doors_spec, frames_spec
 from simulator.store import Action, Store
 
 if TYPE_CHECKING:
@@ -152,7 +153,8 @@ class Device:
         self._day_window: tuple[_DayKey, Window, IntArray, IntArray] | None = None
         # The site this door belongs to (set by the fleet): doors drawn together, the doors
         # whose counts make the site's occupancy, and the primary that holds adjustments.
-        self.site_spec: SiteSpec = SiteSpec.of([cfg])
+        self.site_spec: SiteSpec = doors_spec([cfg])
+        self.frames_spec = frames_spec(cfg.frames)
         self.site_doors: list[Device] = [self]
         self.site_primary: Device = self
 
@@ -229,7 +231,11 @@ class Device:
                 z = np.zeros(self.grid(d).n, dtype=np.int64)
                 out[d] = Counts(z, z, z, z)
         if drawn:
-            extra = {d: self.extra_bursts[d] for d in drawn if d in self.extra_bursts}
+            extra = {
+                d: [burst_spec(b) for b in self.extra_bursts[d]]
+                for d in drawn
+                if d in self.extra_bursts
+            }
             if extra:  # bursts injected at run time (simulator/events.py)
                 batch = site_days(self.site_spec, self.seed, drawn, extra)
             else:
@@ -542,7 +548,7 @@ class Device:
             return self._rates_memo[1]
         c = self.counts(day)
         rng = frames_rng(self.seed, self.index, day.toordinal())
-        rates = minute_rates(c.in_ + c.out, self.cfg.frames, rng, self._fps_factor(day))
+        rates = minute_rates(c.in_ + c.out, self.frames_spec, rng, self._fps_factor(day))
         self._rates_memo = (key, rates)
         return rates
 
@@ -579,7 +585,7 @@ class Device:
         c = self.counts(day)
         rng = frames_rng(self.seed, self.index, day.toordinal())
         factor = np.full(len(c.in_), percent / 100.0)
-        return float(minute_rates(c.in_ + c.out, self.cfg.frames, rng, factor)[minute])
+        return float(minute_rates(c.in_ + c.out, self.frames_spec, rng, factor)[minute])
 
     def frame_stats(self, now: float | None = None) -> FrameStats:
         """Real-time fps, the rolling averages over 5/50/100/1000 frames and the counter."""

@@ -11,10 +11,10 @@ from simulator.clock import SimClock
 from simulator.device import DayCache, Device
 from simulator.events import EventScheduler, install_push_gate
 from simulator.journal import Journal
-from simulator.model.site import site_specs
 from simulator.push import Pusher
 from simulator.replay import load_recording
 from simulator.scenario import Burst, DeviceConfig, Scenario
+from simulator.specs import site_specs
 from simulator.store import Store
 
 

@@ -22,8 +22,9 @@ import numpy as np
 from simulator.model.bins import IntArray, day_grid
 from simulator.model.calendar import day_plan
 from simulator.model.counter import Restart, occupancy
-from simulator.model.site import SiteDays, site_days, site_specs
+from simulator.model.site import SiteDays, site_days
 from simulator.scenario import DeviceConfig, Scenario
+from simulator.specs import site_specs
 
 BIN = 15  # minutes per bar of the arrivals panel
 
@@ -77,7 +78,7 @@ def series(
             for d in days
         ]
     )
-    plans = [day_plan(spec.crowd, spec.timezone, d) for d in days]
+    plans = [day_plan(spec.crowd, d) for d in days]
     return sd, {
         "times": times,
         "in": c.in_,

@@ -203,19 +203,6 @@ class CrowdConfig(_Model):
                 raise ValueError(f"{day}: factor must be >= 0")
         return v
 
-    def hours_of(self, weekday: int) -> tuple[int, int] | None:
-        """Opening minute and closing minute (local, since midnight) of a weekday, or None."""
-        span = self.opening_hours.get(WEEKDAYS[weekday])
-        if span is None:
-            return None
-        a, b = span.split("-")
-        return _minutes(a), _minutes(b)
-
-
-def _minutes(hhmm: str) -> int:
-    h, m = hhmm.split(":")
-    return int(h) * 60 + int(m)
-
 
 class CounterConfig(_Model):
     """What the device's counting adds to the truth: misses, double counts, children."""

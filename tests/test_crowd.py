@@ -10,10 +10,10 @@ import pytest
 from simulator.clock import SimClock
 from simulator.device import Device
 from simulator.model import rng
-from simulator.model.calendar import day_plan, easter, sweden
+from simulator.model.calendar import DayPlan, day_plan, easter, sweden
 from simulator.model.counter import Counts, _observe
 from simulator.model.crowd import SiteSpec, simulate
-from simulator.model.site import iter_site_days, site_days, site_spec, site_specs
+from simulator.model.site import iter_site_days, site_days
 from simulator.model.tables import (
     TABLE,
     Alias,
@@ -31,6 +31,7 @@ from simulator.scenario import (
     SpecialDay,
     parse_scenario,
 )
+from simulator.specs import burst_spec, crowd_spec, doors_spec, site_spec, site_specs
 from simulator.store import Store
 
 SEED = 11
@@ -39,7 +40,12 @@ FIELDS = ("in_", "out", "in_adults", "out_adults")
 
 def lone(**crowd: object) -> SiteSpec:
     """A lone door with these crowd settings."""
-    return SiteSpec.of([DeviceConfig(crowd=CrowdConfig.model_validate(crowd))])
+    return doors_spec([DeviceConfig(crowd=CrowdConfig.model_validate(crowd))])
+
+
+def plan(cfg: CrowdConfig, tz: str, day: date) -> DayPlan:
+    """The plan of a day for a crowd config in a time zone."""
+    return day_plan(crowd_spec(cfg, tz), day)
 
 
 def span(first: date, n: int) -> list[date]:
@@ -166,18 +172,18 @@ def test_closed_days_holidays_and_special_days() -> None:
 def test_day_plans() -> None:
     c = CrowdConfig()
     tz = "Europe/Stockholm"
-    ordinary = day_plan(c, tz, date(2024, 3, 6))
+    ordinary = plan(c, tz, date(2024, 3, 6))
     assert ordinary.hours == (600, 1200) and ordinary.factor == pytest.approx(0.9 * 0.95)
-    assert day_plan(c, tz, date(2024, 12, 24)).hours == (600, 780)
-    assert day_plan(c, tz, date(2024, 12, 25)).hours is None
-    easter_monday = day_plan(c, tz, date(2024, 4, 1))
+    assert plan(c, tz, date(2024, 12, 24)).hours == (600, 780)
+    assert plan(c, tz, date(2024, 12, 25)).hours is None
+    easter_monday = plan(c, tz, date(2024, 4, 1))
     assert easter_monday.hours == (660, 1020) and easter_monday.weekday == 6
-    assert day_plan(c, tz, date(2024, 11, 29)).name == "Black Friday"
-    assert day_plan(c, "Europe/Berlin", date(2024, 12, 25)).hours == (600, 1200)
+    assert plan(c, tz, date(2024, 11, 29)).name == "Black Friday"
+    assert plan(c, "Europe/Berlin", date(2024, 12, 25)).hours == (600, 1200)
     sale = c.model_copy(update={"special_days": [SpecialDay(day=date(2024, 3, 6), factor=2)]})
-    assert day_plan(sale, tz, date(2024, 3, 6)).factor == pytest.approx(2 * 0.9 * 0.95)
+    assert plan(sale, tz, date(2024, 3, 6)).factor == pytest.approx(2 * 0.9 * 0.95)
     like = c.model_copy(update={"special_days": [SpecialDay(day=date(2024, 3, 6), like="sat")]})
-    assert day_plan(like, tz, date(2024, 3, 6)).hours == (600, 1080)
+    assert plan(like, tz, date(2024, 3, 6)).hours == (600, 1080)
 
 
 def test_easter_and_the_swedish_calendar() -> None:
@@ -200,7 +206,7 @@ def test_a_burst_adds_only_its_own_visitors() -> None:
     assert (extra >= 0).all()
     assert extra[:900].sum() == 0 and extra[910:].sum() == 0
     assert 2500 < extra.sum() < 3400  # ~3000 less ~2% missed; sd ~ 80
-    injected = site_days(lone(), SEED, [d], bursts={d: [burst]})
+    injected = site_days(lone(), SEED, [d], bursts={d: [burst_spec(burst)]})
     assert same(injected.day(0, 0), with_.day(0, 0))
 
 
@@ -222,7 +228,7 @@ def test_alias_tables_are_exact() -> None:
 
 
 def test_group_table_children_accompany_adults() -> None:
-    g = group_table(size_weights(CrowdConfig()), 0.12)
+    g = group_table(size_weights(crowd_spec(CrowdConfig(), "UTC")), 0.12)
     assert g.mean == pytest.approx(1.5, abs=0.01)
     assert g.children.sum() / g.size.sum() == pytest.approx(0.12, abs=0.002)
     assert (g.children < g.size).all()  # nobody under the threshold comes alone

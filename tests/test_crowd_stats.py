@@ -15,8 +15,9 @@ import pytest
 from simulator.model import rng
 from simulator.model.counter import Restart, occupancy
 from simulator.model.crowd import SiteSpec
-from simulator.model.site import SiteDays, site_days, site_spec
+from simulator.model.site import SiteDays, site_days
 from simulator.scenario import CounterConfig, CrowdConfig, DeviceConfig, SpecialDay, parse_scenario
+from simulator.specs import doors_spec, site_spec
 
 SEED = 2024
 TWO_YEARS = [date(2023, 1, 2) + timedelta(days=i) for i in range(728)]
@@ -35,7 +36,7 @@ def lone(
     cfg = DeviceConfig(
         crowd=CrowdConfig.model_validate(crowd), counter=counter or CounterConfig(), timezone=tz
     )
-    return SiteSpec.of([cfg])
+    return doors_spec([cfg])
 
 
 def day_totals(sd: SiteDays, door: int = 0) -> np.ndarray:

@@ -14,10 +14,11 @@ from simulator.model.frames import (
     minute_rates,
 )
 from simulator.scenario import FramesConfig, Scenario
+from simulator.specs import frames_spec
 from simulator.store import Action
 from tests.conftest import T0, make_fleet
 
-QUIET = FramesConfig(minute_jitter=0.0, frame_jitter=0.0)
+QUIET = frames_spec(FramesConfig(minute_jitter=0.0, frame_jitter=0.0))
 
 
 def rng() -> np.random.Generator:
@@ -37,14 +38,14 @@ def test_rate_dips_as_more_people_pass() -> None:
 
 
 def test_rate_never_below_its_floor_and_takes_injected_factors() -> None:
-    cfg = FramesConfig(minute_jitter=0.0, crowd_drop=1.0, min_fps=3.0)
+    cfg = frames_spec(FramesConfig(minute_jitter=0.0, crowd_drop=1.0, min_fps=3.0))
     assert minute_rates(np.array([10_000]), cfg, rng()).tolist() == [3.0]
     half = minute_rates(np.zeros(3, dtype=np.int64), QUIET, rng(), np.array([1.0, 0.5, 0.0]))
     assert half.tolist() == [20.0, 10.0, QUIET.min_fps]
 
 
 def test_jitter_is_small_and_seeded() -> None:
-    cfg = FramesConfig()
+    cfg = frames_spec(FramesConfig())
     a = minute_rates(np.zeros(1440, dtype=np.int64), cfg, np.random.default_rng(1))
     b = minute_rates(np.zeros(1440, dtype=np.int64), cfg, np.random.default_rng(1))
     assert a.tolist() == b.tolist()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
-from simulator.scenario import WEEKDAYS, CrowdConfig
+from simulator.model.specs import CrowdSpec, Hours
 
 #: The countries with a built-in calendar, and the time zones that pick one by default.
 COUNTRY_OF_ZONE = {"Europe/Stockholm": "SE"}
@@ -25,7 +25,7 @@ class Holiday:
 
     name: str
     like: int | None = None
-    hours: tuple[int, int] | None = None
+    hours: Hours | None = None
     closed: bool = False
     factor: float = 1.0
 
@@ -90,62 +90,48 @@ def holidays(country: str | None, year: int) -> dict[date, Holiday]:
     return {}
 
 
-def country(setting: str, timezone: str) -> str | None:
-    """The calendar a crowd uses: its ``holidays`` setting, ``auto`` picking by time zone."""
-    if setting == "none":
-        return None
-    if setting == "auto":
-        return COUNTRY_OF_ZONE.get(timezone)
-    return setting
-
-
 @dataclass(frozen=True)
 class DayPlan:
     """How a store opens on a day: hours (None: closed), traffic factor, and the weekday
     whose profile it follows."""
 
-    hours: tuple[int, int] | None
+    hours: Hours | None
     factor: float
     weekday: int
     name: str = ""
 
 
-def _span(text: str) -> tuple[int, int]:
-    a, b = text.split("-")
-    return int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])
-
-
-def day_plan(cfg: CrowdConfig, timezone: str, day: date) -> DayPlan:
+def day_plan(crowd: CrowdSpec, day: date) -> DayPlan:
     """A day's hours and factor: its weekday × month, then its holiday or special day.
 
     An explicit special day replaces the holiday of its date; ``closed_dates`` close and
     ``day_factors`` multiply on top of either.
     """
-    special = next((s for s in cfg.special_days if s.day == day), None)
-    hol = None if special else holidays(country(cfg.holidays, timezone), day.year).get(day)
-    like = WEEKDAYS.index(special.like) if special and special.like else None
+    special = crowd.special_days.get(day)
+    hol = None if special else holidays(crowd.country, day.year).get(day)
+    like = special.like if special else None
     if hol is not None and hol.like is not None:
         like = hol.like
     ref = day.weekday() if like is None else like
-    hours = cfg.hours_of(ref)
-    factor = cfg.weekday_factors.get(WEEKDAYS[ref], 1.0) * cfg.month_factors[day.month - 1]
+    hours = crowd.hours[ref]
+    factor = crowd.weekday_factors[ref] * crowd.month_factors[day.month - 1]
     name = ""
     if hol is not None:
         name, factor = hol.name, factor * hol.factor
         hours = None if hol.closed else (hol.hours or hours)
     if special is not None:
         name, factor = special.name, factor * special.factor
-        hours = None if special.closed else (_span(special.hours) if special.hours else hours)
-    if day in cfg.closed_dates:
+        hours = None if special.closed else (special.hours or hours)
+    if day in crowd.closed_dates:
         hours = None
-    factor *= cfg.day_factors.get(day, 1.0)
+    factor *= crowd.day_factors.get(day, 1.0)
     return DayPlan(hours, factor if hours is not None else 0.0, ref, name)
 
 
-def unusual_days(cfg: CrowdConfig, timezone: str, year: int) -> set[date]:
+def unusual_days(crowd: CrowdSpec, year: int) -> set[date]:
     """The days of a year that ``day_plan`` may treat otherwise than their weekday."""
-    out = set(holidays(country(cfg.holidays, timezone), year))
-    out.update(s.day for s in cfg.special_days if s.day.year == year)
-    out.update(d for d in cfg.closed_dates if d.year == year)
-    out.update(d for d in cfg.day_factors if d.year == year)
+    out = set(holidays(crowd.country, year))
+    out.update(d for d in crowd.special_days if d.year == year)
+    out.update(d for d in crowd.closed_dates if d.year == year)
+    out.update(d for d in crowd.day_factors if d.year == year)
     return out

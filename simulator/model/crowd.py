@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -30,6 +30,7 @@ import numpy.typing as npt
 from simulator.model import rng
 from simulator.model.bins import DayGrid, IntArray, day_grid
 from simulator.model.calendar import DayPlan, day_plan, unusual_days
+from simulator.model.specs import BurstSpec, CounterSpec, CrowdSpec, Hours, PeakSpec
 from simulator.model.tables import (
     WIDTH,
     Alias,
@@ -40,7 +41,6 @@ from simulator.model.tables import (
     shape_alias,
     size_weights,
 )
-from simulator.scenario import WEEKDAYS, Burst, CounterConfig, CrowdConfig, DeviceConfig, Peak
 
 FloatArray = npt.NDArray[np.float64]
 U64Array = npt.NDArray[np.uint64]
@@ -72,32 +72,16 @@ class _Memo:
 
 @dataclass(frozen=True, eq=False)
 class SiteSpec:
-    """What the crowd of a site needs: its doors, their shares, its one crowd config."""
+    """What the crowd of a site needs: its doors, their shares and counters, its one crowd."""
 
     name: str
     timezone: str
-    crowd: CrowdConfig
+    crowd: CrowdSpec
     child_share: float
     door_ids: tuple[str, ...]
     daily_visitors: tuple[float, ...]
     exit_shares: tuple[float, ...]
-    counters: tuple[CounterConfig, ...]
-
-    @staticmethod
-    def of(doors: Sequence[DeviceConfig]) -> SiteSpec:
-        """The site of these devices (one device: a lone door keyed by its id)."""
-        first = doors[0]
-        name = f"site:{first.site}" if first.site is not None else f"device:{first.id}"
-        return SiteSpec(
-            name=name,
-            timezone=first.timezone,
-            crowd=first.crowd,
-            child_share=first.counter.child_share,
-            door_ids=tuple(d.id for d in doors),
-            daily_visitors=tuple(d.crowd.daily_visitors for d in doors),
-            exit_shares=tuple(d.crowd.exit_share for d in doors),
-            counters=tuple(d.counter for d in doors),
-        )
+    counters: tuple[CounterSpec, ...]
 
     @property
     def n_doors(self) -> int:
@@ -132,23 +116,22 @@ class SiteSpec:
         c = self.crowd
         out = []
         for wd in range(7):
-            hours = c.hours_of(wd)
-            f = c.weekday_factors.get(WEEKDAYS[wd], 1.0) if hours is not None else 0.0
-            out.append(DayPlan(hours, f, wd))
+            hours = c.hours[wd]
+            out.append(DayPlan(hours, c.weekday_factors[wd] if hours is not None else 0.0, wd))
         return out
 
     def is_unusual(self, day: date) -> bool:
         """True when a day may differ from its weekday (holiday, special, closed...)."""
         unusual = self._memo.years.get(day.year)
         if unusual is None:
-            unusual = unusual_days(self.crowd, self.timezone, day.year)
+            unusual = unusual_days(self.crowd, day.year)
             self._memo.years[day.year] = unusual
         return day in unusual
 
     def plan(self, day: date) -> DayPlan:
         """The day's plan (``calendar.day_plan``), fast for ordinary days."""
         if self.is_unusual(day):
-            return day_plan(self.crowd, self.timezone, day)
+            return day_plan(self.crowd, day)
         p = self.week[day.weekday()]
         return DayPlan(p.hours, p.factor * self.crowd.month_factors[day.month - 1], p.weekday)
 
@@ -159,20 +142,18 @@ class SiteSpec:
         key = (plan.weekday, plan.hours, sig)
         hit = self._memo.tables.get(key)
         if hit is None:
-            c = self.crowd
-            profile = tuple(c.profile_by_day.get(WEEKDAYS[plan.weekday], c.profile))
-            table = _shape_alias(profile, c, plan.hours, self.timezone, sig, grid)
+            profile = self.crowd.profiles[plan.weekday]
+            table = _shape_alias(profile, self.crowd, plan.hours, self.timezone, sig, grid)
             after = grid.wall_minute >= plan.hours[1]
             hit = (table, int(np.argmax(after)) if after[-1] else grid.n)
             self._memo.tables[key] = hit
         return hit
 
-    def burst_table(self, grid: DayGrid, at: time, minutes: int) -> Alias | None:
+    def burst_table(self, grid: DayGrid, start: int, minutes: int) -> Alias | None:
         """A flat alias table over a burst's minutes (local wall time, DST-safe)."""
-        key = ("burst", at, minutes, _dst_signature(grid))
+        key = ("burst", start, minutes, _dst_signature(grid))
         hit = self._memo.tables.get(key)
         if hit is None:
-            start = at.hour * 60 + at.minute
             w = grid.wall_minute
             idx = np.flatnonzero((w >= start) & (w < start + minutes))
             hit = (Alias.uniform(idx) if len(idx) else None, 0)
@@ -197,9 +178,9 @@ _ALIASES: dict[tuple[object, ...], Alias | None] = {}
 
 
 def _shape_alias(
-    profile: tuple[Peak, ...],
-    crowd: CrowdConfig,
-    hours: tuple[int, int],
+    profile: tuple[PeakSpec, ...],
+    crowd: CrowdSpec,
+    hours: Hours,
     tz: str,
     sig: tuple[int, int],
     grid: DayGrid,
@@ -293,7 +274,7 @@ class _Sources:
 
 
 def _sources(
-    spec: SiteSpec, grids: Sequence[DayGrid], extra: Mapping[date, Sequence[Burst]]
+    spec: SiteSpec, grids: Sequence[DayGrid], extra: Mapping[date, Sequence[BurstSpec]]
 ) -> _Sources:
     """Plan each day and list its sources of groups, day by day (regular crowd first)."""
     nd = len(grids)
@@ -331,7 +312,7 @@ def _sources(
             means[k] = total * plan.factor / mean_size if table is not None else 0.0
 
     # Bursts: after their day's regular crowd, in the order given.
-    bursts: dict[date, list[Burst]] = {}
+    bursts: dict[date, list[BurstSpec]] = {}
     for b in spec.crowd.bursts:
         bursts.setdefault(b.day, []).append(b)
     for d, bs in extra.items():
@@ -340,7 +321,7 @@ def _sources(
     if bursts:
         for k, grid in enumerate(grids):
             for i, b in enumerate(bursts.get(grid.day, ())):
-                bt = spec.burst_table(grid, b.at, b.minutes)
+                bt = spec.burst_table(grid, b.start, b.minutes)
                 b_day.append(k)
                 b_num.append(i + 1)
                 b_row.append(row(bt))
@@ -376,12 +357,12 @@ def simulate(
     spec: SiteSpec,
     seed: int,
     days: Sequence[date],
-    bursts: Mapping[date, Sequence[Burst]] | None = None,
+    bursts: Mapping[date, Sequence[BurstSpec]] | None = None,
 ) -> Groups:
     """Draw the true groups of a site on ``days`` (any dates, any order), vectorised.
 
     ``bursts`` adds bursts to given days (e.g. ones injected at run time) on top of the
-    crowd config's own.
+    crowd's own.
     """
     crowd = spec.crowd
     grids = [day_grid(spec.timezone, d) for d in days]

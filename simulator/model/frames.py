@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.model.bins import IntArray
-from simulator.scenario import FramesConfig
+from simulator.model.specs import FramesSpec
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -37,7 +37,7 @@ def day_rng(seed: int, device_index: int, day_ordinal: int) -> np.random.Generat
 
 def minute_rates(
     people: IntArray,
-    cfg: FramesConfig,
+    cfg: FramesSpec,
     rng: np.random.Generator,
     factor: FloatArray | None = None,
 ) -> FloatArray:

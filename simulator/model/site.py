@@ -1,7 +1,7 @@
 """Sites end to end: the crowd of some days, then what each door's counter reports.
 
-``site_days(spec, seed, days)`` is the model's pure function: the same (scenario, seed,
-site, day) gives the same arrays, whichever days are computed with it.
+``site_days(spec, seed, days)`` is the model's pure function: the same (site spec, seed,
+day) gives the same arrays, whichever days are computed with it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from simulator.model.counter import Counts, count
 from simulator.model.crowd import Crowd, Groups, SiteSpec, crowds, simulate
-from simulator.scenario import Burst, Scenario
+from simulator.model.specs import BurstSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +39,7 @@ def site_days(
     spec: SiteSpec,
     seed: int,
     days: Sequence[date],
-    bursts: Mapping[date, Sequence[Burst]] | None = None,
+    bursts: Mapping[date, Sequence[BurstSpec]] | None = None,
 ) -> SiteDays:
     """Simulate a site's crowd on ``days`` and count it at every door."""
     groups = simulate(spec, seed, days, bursts)
@@ -68,21 +68,6 @@ def shared_site_days(spec: SiteSpec, seed: int, days: Sequence[date]) -> SiteDay
     return hit
 
 
-def site_spec(scenario: Scenario, device_id: str) -> SiteSpec:
-    """The site a device of a scenario belongs to (itself alone if it has no ``site``)."""
-    return SiteSpec.of(scenario.site_doors(device_id))
-
-
-def site_specs(scenario: Scenario) -> dict[str, SiteSpec]:
-    """Every device's site by device id; the doors of a site share one ``SiteSpec``."""
-    out: dict[str, SiteSpec] = {}
-    for d in scenario.devices:
-        if d.id not in out:
-            spec = site_spec(scenario, d.id)
-            out.update((i, spec) for i in spec.door_ids)
-    return out
-
-
 #: Days drawn per batch by ``iter_site_days``: large enough to amortise numpy's per-call
 #: cost, small enough that a batch's arrays stay in cache (benchmarks/bench_model.py).
 CHUNK_DAYS = 32
@@ -94,7 +79,7 @@ def iter_site_days(
     spec: SiteSpec,
     seed: int,
     days: Sequence[date],
-    bursts: Mapping[date, Sequence[Burst]] | None = None,
+    bursts: Mapping[date, Sequence[BurstSpec]] | None = None,
     chunk: int = CHUNK_DAYS,
 ) -> Iterator[SiteDays]:
     """``site_days`` over consecutive batches of ``chunk`` days (same arrays, less memory)."""

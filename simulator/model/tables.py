@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.model.bins import DayGrid, IntArray
-from simulator.scenario import CrowdConfig, Peak
+from simulator.model.specs import CrowdSpec, Hours, PeakSpec
 
 FloatArray = npt.NDArray[np.float64]
 U64Array = npt.NDArray[np.uint64]
@@ -68,10 +68,10 @@ class Alias:
 
 
 def rate_shape(
-    profile: Sequence[Peak],
+    profile: Sequence[PeakSpec],
     base: float,
     grid: DayGrid,
-    hours: tuple[int, int],
+    hours: Hours,
     taper: int = 0,
 ) -> FloatArray:
     """Relative arrival rate of each minute of a day (zero while closed), summing to 1.
@@ -82,8 +82,7 @@ def rate_shape(
     wall = grid.wall_minute.astype(np.float64)
     shape = np.full(grid.n, base)
     for p in profile:
-        at = p.at.hour * 60 + p.at.minute
-        shape += p.weight * np.exp(-0.5 * ((wall - at) / p.width_minutes) ** 2)
+        shape += p.weight * np.exp(-0.5 * ((wall - p.at) / p.width_minutes) ** 2)
     if taper > 0:
         shape *= np.clip((hours[1] - wall - 0.5) / taper, 0.0, 1.0)
     shape[(grid.wall_minute < hours[0]) | (grid.wall_minute >= hours[1])] = 0.0
@@ -92,7 +91,7 @@ def rate_shape(
 
 
 def shape_alias(
-    profile: Sequence[Peak], base: float, grid: DayGrid, hours: tuple[int, int], taper: int = 0
+    profile: Sequence[PeakSpec], base: float, grid: DayGrid, hours: Hours, taper: int = 0
 ) -> Alias | None:
     """The alias table of a day's arrival profile, None if no minute has a rate."""
     shape = rate_shape(profile, base, grid, hours, taper)
@@ -100,10 +99,10 @@ def shape_alias(
     return Alias.build(open_, shape[open_]) if len(open_) else None
 
 
-def size_weights(crowd: CrowdConfig) -> tuple[float, ...]:
+def size_weights(crowd: CrowdSpec) -> tuple[float, ...]:
     """Weights of group sizes 1, 2, 3, ...: configured, or geometric with the mean size."""
     if crowd.group_sizes is not None:
-        return tuple(crowd.group_sizes)
+        return crowd.group_sizes
     p = 1.0 / crowd.group_size_mean
     out: list[float] = []
     tail = 1.0
