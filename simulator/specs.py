@@ -7,6 +7,7 @@ picked here, once per config; the model (``simulator.model``) sees numbers only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 
 from simulator.model.calendar import COUNTRY_OF_ZONE
 from simulator.model.crowd import SiteSpec
@@ -81,9 +82,9 @@ def _crowd_spec(cfg: CrowdConfig, timezone: str) -> CrowdSpec:
         dwell_median_minutes=cfg.dwell_median_minutes,
         dwell_sigma=cfg.dwell_sigma,
         country=_country(cfg.holidays, timezone),
-        special_days={s.day: _special_day(s) for s in cfg.special_days},
+        special_days=MappingProxyType({s.day: _special_day(s) for s in cfg.special_days}),
         closed_dates=frozenset(cfg.closed_dates),
-        day_factors=dict(cfg.day_factors),
+        day_factors=MappingProxyType(dict(cfg.day_factors)),
         bursts=tuple(burst_spec(b) for b in cfg.bursts),
         sweep_minutes=cfg.sweep_minutes,
         closing_taper_minutes=cfg.closing_taper_minutes,
