@@ -18,6 +18,7 @@ from aiohttp import web
 
 from simulator import export, plot
 from simulator.api.app import create_app
+from simulator.api.common import whole_number
 from simulator.clock import SimClock, check_time
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
@@ -60,9 +61,10 @@ def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tup
 
 def parse_shard(text: str) -> tuple[int, int]:
     """Parse ``I/N`` (0 <= I < N) for ``--shard``."""
-    i, sep, n = text.partition("/")
-    if sep and i.isdigit() and n.isdigit() and 0 <= int(i) < int(n):
-        return int(i), int(n)
+    i_text, sep, n_text = text.partition("/")
+    i, n = whole_number(i_text), whole_number(n_text)
+    if sep and i is not None and n is not None and i < n:
+        return i, n
     raise argparse.ArgumentTypeError(f"--shard: {text!r} is not I/N with 0 <= I < N, e.g. 0/4")
 
 

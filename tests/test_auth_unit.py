@@ -308,7 +308,7 @@ def test_strict_nc_memory_pruned_and_capped(monkeypatch: pytest.MonkeyPatch) -> 
     chal = parse_challenge(a.challenge())
     assert a.check("GET", "/x", client_header(chal, "GET", "/x")).ok
     assert len(a._nc_seen) == 1  # expired entries dropped on insert
-    monkeypatch.setattr(auth_mod, "_NC_CAP", 3)
+    a.nc_table_size = 3
     for _ in range(10):
         chal = parse_challenge(a.challenge())
         assert a.check("GET", "/x", client_header(chal, "GET", "/x")).ok
