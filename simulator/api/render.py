@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Iterator
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
-from simulator.api.faults import BUFFERED
+from simulator.api.faults import BUFFERED, ConnectionDropped
 from simulator.device import Chunk
 
 #: "HH:MM:00" for every wall-clock minute of a day.
 HM = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
 
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json"}
+#: The longest an export computes before giving other requests a turn of the event loop.
+TURN_S = 0.002
+
+log = logging.getLogger("simulator.api")
 
 
 def labels(chunk: Chunk) -> tuple[list[str], list[str]]:
@@ -29,46 +37,74 @@ def labels(chunk: Chunk) -> tuple[list[str], list[str]]:
 
 Encoder = Callable[[Iterable[Chunk]], Iterator[str]]
 
+#: Bins per piece of an encoded body: a piece takes well under a millisecond to write.
+ROWS = 240
+
+
+def slices(n: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``ROWS`` rows covering ``n`` rows."""
+    return (slice(i, i + ROWS) for i in range(0, n, ROWS))
+
+
+def _pieces(chunk: Chunk) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """A chunk's rows ``(start, end, *values)``, at most ``ROWS`` at a time."""
+    starts, ends = labels(chunk)
+    cols = [v.tolist() for v in chunk.values]
+    for part in slices(len(starts)):
+        yield zip(starts[part], ends[part], *(c[part] for c in cols), strict=True)
+
 
 def csv_encoder(names: tuple[str, ...]) -> Encoder:
-    """CSV: a header line ``start,end,<names>``, then one line per bin."""
+    """CSV: a header line ``start,end,<names>``, then one line per bin (one or two names)."""
 
     def encode(chunks: Iterable[Chunk]) -> Iterator[str]:
         yield ",".join(("start", "end", *names)) + "\n"
         for chunk in chunks:
-            starts, ends = labels(chunk)
-            cols = [v.tolist() for v in chunk.values]
-            if len(cols) == 2:
-                yield "".join(
-                    f"{s},{e},{a},{b}\n" for s, e, a, b in zip(starts, ends, *cols, strict=True)
-                )
-            else:
-                yield "".join(
-                    f"{s},{e},{a}\n" for s, e, a in zip(starts, ends, cols[0], strict=True)
-                )
+            for rows in _pieces(chunk):
+                if len(names) == 2:
+                    yield "".join(f"{s},{e},{a},{b}\n" for s, e, a, b in rows)
+                else:
+                    yield "".join(f"{s},{e},{a}\n" for s, e, a in rows)
 
     return encode
 
 
 def json_encoder(names: tuple[str, ...]) -> Encoder:
-    """JSON ``{"data": [{"start": ..., "end": ..., <names>...}, ...]}``, as json.dumps writes it."""
-    keys = [json.dumps(n) for n in names]
+    """JSON ``{"data": [{"start": ..., "end": ..., <names>...}, ...]}``, as json.dumps writes it.
+
+    One or two value names.
+    """
+    k = [json.dumps(n) for n in names]
 
     def encode(chunks: Iterable[Chunk]) -> Iterator[str]:
         yield '{"data": ['
         sep = ""
         for chunk in chunks:
-            starts, ends = labels(chunk)
-            cols = [v.tolist() for v in chunk.values]
-            parts = []
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-                fields = "".join(f", {k}: {c[i]}" for k, c in zip(keys, cols, strict=True))
-                parts.append(f'{sep}{{"start": "{s}", "end": "{e}"{fields}}}')
+            for rows in _pieces(chunk):
+                if len(k) == 2:
+                    text = ", ".join(
+                        f'{{"start": "{s}", "end": "{e}", {k[0]}: {a}, {k[1]}: {b}}}'
+                        for s, e, a, b in rows
+                    )
+                else:
+                    text = ", ".join(
+                        f'{{"start": "{s}", "end": "{e}", {k[0]}: {a}}}' for s, e, a in rows
+                    )
+                yield sep + text
                 sep = ", "
-            yield "".join(parts)
         yield "]}"
 
     return encode
+
+
+async def paced(pieces: Iterable[str]) -> AsyncIterator[str]:
+    """The pieces, letting the event loop run other tasks whenever ``TURN_S`` has passed."""
+    turn = time.perf_counter() + TURN_S
+    for piece in pieces:
+        yield piece
+        if time.perf_counter() >= turn:
+            await asyncio.sleep(0)
+            turn = time.perf_counter() + TURN_S
 
 
 async def stream(
@@ -79,11 +115,14 @@ async def stream(
 ) -> web.StreamResponse:
     """Send an export body piece by piece, so a year of minutes never sits in memory.
 
-    Under a body fault (``BUFFERED``) the body is answered whole instead, for the fault to
-    corrupt, cut or dribble.
+    Other requests get turns between pieces. If making the body fails once the headers
+    are out, the connection is cut (the client sees an incomplete response, as from a
+    device whose CGI died), never an error page inside the 200 body. Under a body fault
+    (``BUFFERED``) the body is answered whole instead, for the fault to corrupt, cut or
+    dribble.
     """
     if request.get(BUFFERED):
-        text = "".join(body).encode()
+        text = "".join([piece async for piece in paced(body)]).encode()
         whole = web.Response(status=200, body=text, headers=headers, content_type=content_type)
         if content_type.startswith("text/"):
             whole.charset = "utf-8"
@@ -92,7 +131,18 @@ async def stream(
     resp.content_type = content_type
     resp.charset = "utf-8" if content_type.startswith("text/") else None
     await resp.prepare(request)
-    for piece in body:
-        await resp.write(piece.encode())
+    try:
+        async for piece in paced(body):
+            try:
+                await resp.write(piece.encode())
+            except ConnectionError:
+                raise ConnectionDropped from None  # the client went away
+    except ConnectionDropped:
+        raise
+    except Exception:
+        log.exception("export failed after its headers: cut %s %s", request.method, request.path)
+        if request.transport is not None:
+            request.transport.close()
+        raise ConnectionDropped from None
     await resp.write_eof()
     return resp
