@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ HM = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
 
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json"}
 #: The longest an export computes before giving other requests a turn of the event loop.
-TURN_S = 0.002
+TURN_S = 0.001
 
 log = logging.getLogger("simulator.api")
 
@@ -97,14 +98,57 @@ def json_encoder(names: tuple[str, ...]) -> Encoder:
     return encode
 
 
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn() -> asyncio.Lock:
+    """The lock the exports of this event loop take turns with: one turn per loop iteration."""
+    loop = asyncio.get_running_loop()
+    lock = _TURNS.get(loop)
+    if lock is None:
+        lock = _TURNS[loop] = asyncio.Lock()
+    return lock
+
+
+def _one_turn(pieces: Iterator[str]) -> tuple[list[str], Exception | None]:
+    """The pieces made within one turn of ``TURN_S`` (at least one, unless none are left),
+    and the failure that ended the turn early, if any (the pieces before it still count)."""
+    out: list[str] = []
+    end = time.perf_counter() + TURN_S
+    try:
+        for piece in pieces:
+            out.append(piece)
+            if time.perf_counter() >= end:
+                break
+    except Exception as exc:
+        return out, exc
+    return out, None
+
+
 async def paced(pieces: Iterable[str]) -> AsyncIterator[str]:
-    """The pieces, letting the event loop run other tasks whenever ``TURN_S`` has passed."""
-    turn = time.perf_counter() + TURN_S
-    for piece in pieces:
-        yield piece
-        if time.perf_counter() >= turn:
-            await asyncio.sleep(0)
-            turn = time.perf_counter() + TURN_S
+    """The pieces, made in turns of about ``TURN_S``.
+
+    Concurrent exports take turns (first come, first served): a turn keeps the lock until
+    the event loop's next iteration, so each iteration runs at most one export's turn
+    besides everything else that is ready. Other requests wait for a few turns, however
+    many exports run.
+    """
+    loop, it, turn = asyncio.get_running_loop(), iter(pieces), _turn()
+    while True:
+        await turn.acquire()
+        try:
+            batch, failure = _one_turn(it)
+        finally:
+            loop.call_soon(turn.release)
+        for piece in batch:
+            yield piece
+        if failure is not None:
+            raise failure
+        if not batch:
+            return
+        await asyncio.sleep(0)
 
 
 async def stream(
@@ -115,28 +159,27 @@ async def stream(
 ) -> web.StreamResponse:
     """Send an export body piece by piece, so a year of minutes never sits in memory.
 
-    Other requests get turns between pieces. If making the body fails once the headers
-    are out, the connection is cut (the client sees an incomplete response, as from a
-    device whose CGI died), never an error page inside the 200 body. Under a body fault
+    Other requests get turns between pieces (see :func:`paced`). The first piece is made
+    before the headers: a failure there is an ordinary error response. A failure once the
+    headers are out cuts the connection (the client sees an incomplete response, as from
+    a device whose CGI died), never an error page inside the 200 body. Under a body fault
     (``BUFFERED``) the body is answered whole instead, for the fault to corrupt, cut or
     dribble.
     """
+    pieces = paced(body)
     if request.get(BUFFERED):
-        text = "".join([piece async for piece in paced(body)]).encode()
+        text = "".join([piece async for piece in pieces]).encode()
         whole = web.Response(status=200, body=text, headers=headers, content_type=content_type)
         if content_type.startswith("text/"):
             whole.charset = "utf-8"
         return whole
+    first = await anext(pieces, "")
     resp = web.StreamResponse(status=200, headers=headers)
     resp.content_type = content_type
     resp.charset = "utf-8" if content_type.startswith("text/") else None
     await resp.prepare(request)
     try:
-        async for piece in paced(body):
-            try:
-                await resp.write(piece.encode())
-            except ConnectionError:
-                raise ConnectionDropped from None  # the client went away
+        await _send(resp, first, pieces)
     except ConnectionDropped:
         raise
     except Exception:
@@ -146,3 +189,13 @@ async def stream(
         raise ConnectionDropped from None
     await resp.write_eof()
     return resp
+
+
+async def _send(resp: web.StreamResponse, first: str, rest: AsyncIterator[str]) -> None:
+    """Write the first piece and the rest; ConnectionDropped when the client went away."""
+    try:
+        await resp.write(first.encode())
+        async for piece in rest:
+            await resp.write(piece.encode())
+    except ConnectionError:
+        raise ConnectionDropped from None
