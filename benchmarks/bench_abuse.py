@@ -106,9 +106,13 @@ async def challenge(url: str) -> str:
 # ---- the poller (its own process) -----------------------------------------------------------
 
 
-async def poll(url: str, stop: Connection) -> tuple[list[float], int]:
-    """Poll ``url`` on new connections until told to stop; latencies (s) and failures."""
+async def poll(url: str, stop: Connection, out: Connection) -> tuple[list[float], int]:
+    """Poll ``url`` on new connections until told to stop; latencies (s) and failures.
+
+    Says "ready" on ``out`` once it has its first challenge.
+    """
     signer = Signer("viewer", await challenge(url))
+    out.send("ready")
     lat: list[float] = []
     failed = 0
     timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S)
@@ -135,7 +139,7 @@ async def poll(url: str, stop: Connection) -> tuple[list[float], int]:
 
 def poller(url: str, stop: Connection, out: Connection) -> None:
     """Process entry: poll until ``stop`` has a message, then send the results on ``out``."""
-    out.send(asyncio.run(poll(url, stop)))
+    out.send(asyncio.run(poll(url, stop, out)))
 
 
 @dataclass
@@ -155,7 +159,7 @@ async def measured(name: str, url: str, load: Callable[[], Awaitable[str]]) -> P
     out_r, out_w = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=poller, args=(url, stop_r, out_w), daemon=True)
     proc.start()
-    await asyncio.sleep(0.5)  # the poller is running
+    assert await asyncio.to_thread(out_r.recv) == "ready"
     try:
         note = await load()
     finally:
