@@ -164,33 +164,33 @@ def test_bounded_int() -> None:
 # ---- strict_nc: a replay after the nonce table filled up -----------------------------------
 
 
-def _get(url: str, **kwargs: Any) -> requests.Response:
-    return requests.get(url, timeout=30, **kwargs)
+def _replay_story(url: str) -> None:
+    """A victim logs in, others fill the nc table, the victim's captured request replays."""
+    victim = HTTPDigestAuth("viewer", "viewer")  # its nonce state is per thread: one thread
+    first = requests.get(url, auth=victim, timeout=30)
+    assert first.status_code == 200
+    captured = {"Authorization": first.request.headers["Authorization"]}
+    replay = requests.get(url, headers=captured, timeout=30)
+    assert replay.status_code == 401  # the table still knows the nonce
+    for _ in range(5):  # other clients log in: the victim's nonce is evicted
+        other = requests.get(url, auth=HTTPDigestAuth("viewer", "viewer"), timeout=30)
+        assert other.status_code == 200
+    replay = requests.get(url, headers=captured, timeout=30)
+    assert replay.status_code == 401
+    assert replay.headers["WWW-Authenticate"].endswith("stale=true")
+    again = requests.get(url, auth=victim, timeout=30)  # nc 2 on the forgotten nonce
+    assert again.status_code == 200  # stale, then re-authenticated with a new nonce
+    assert [r.status_code for r in again.history] == [401]
 
 
-async def test_strict_nc_replay_after_the_table_fills(caplog: pytest.LogCaptureFixture) -> None:
+async def test_strict_nc_replay_after_the_table_fills() -> None:
     """A captured request replayed after other logins evicted its nonce is stale, not fresh."""
     fleet = make_fleet(Scenario(devices=[DeviceConfig(auth=AuthConfig(strict_nc=True))]))
     fleet.auth[fleet.devices[0].id].nc_table_size = 3
     server = TestServer(create_app(fleet), host="127.0.0.1")
     await server.start_server()
     try:
-        url = str(server.make_url("/a3dpc/api/occupancy"))
-        victim = HTTPDigestAuth("viewer", "viewer")
-        first = await asyncio.to_thread(_get, url, auth=victim)
-        assert first.status_code == 200
-        captured = first.request.headers["Authorization"]
-        replay = await asyncio.to_thread(_get, url, headers={"Authorization": captured})
-        assert replay.status_code == 401  # the table still knows the nonce
-        for _ in range(5):  # other clients log in: the victim's nonce is evicted
-            other = await asyncio.to_thread(_get, url, auth=HTTPDigestAuth("viewer", "viewer"))
-            assert other.status_code == 200
-        replay = await asyncio.to_thread(_get, url, headers={"Authorization": captured})
-        assert replay.status_code == 401
-        assert replay.headers["WWW-Authenticate"].endswith("stale=true")
-        again = await asyncio.to_thread(_get, url, auth=victim)  # nc 2 on the forgotten nonce
-        assert again.status_code == 200  # stale, then re-authenticated with a new nonce
-        assert again.history and again.history[0].status_code == 401
+        await asyncio.to_thread(_replay_story, str(server.make_url("/a3dpc/api/occupancy")))
     finally:
         await server.close()
     reasons = [e["auth"] for e in fleet.journal.entries(fleet.devices[0].id)]
