@@ -101,10 +101,10 @@ _VERSION = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 def bounded_int(text: str) -> int:
     """The value of ``[-]digits`` (ASCII), or ``±HUGE`` when it has more than MAX_DIGITS."""
-    digits = text.removeprefix("-").lstrip("0")
-    if len(digits) <= MAX_DIGITS:
-        return int(text)
-    return -HUGE if text.startswith("-") else HUGE
+    negative = text.startswith("-")
+    digits = text.removeprefix("-").lstrip("0")  # int() counts leading zeros to its limit
+    value = int(digits or "0") if len(digits) <= MAX_DIGITS else HUGE
+    return -value if negative else value
 
 
 def whole_number(text: str) -> int | None:
