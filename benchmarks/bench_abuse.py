@@ -13,7 +13,13 @@ fresh ``nc``, and records its latencies during:
 (d) ten concurrent exports of a year of minutes as JSON from a third device.
 
 It prints p50/p99 and failed polls (no answer within 10 s) per phase, with ratios against
-the baseline of the same run. Everything stays on 127.0.0.1; every phase is bounded in time.
+the baseline of the same run. Then, with ``curl`` installed:
+
+(e) the longest stall of the event loop while a year of minutes is exported as JSON: the
+    application in this process, a task sleeping 1 ms in a loop records how late it wakes
+    (the largest lateness is the longest time the loop was held), curl downloads.
+
+Everything stays on 127.0.0.1; every phase is bounded in time.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -268,13 +275,57 @@ def table(phases: list[Phase]) -> None:
               f"{p50 / base50:6.1f} {p99 / base99:6.1f}  {p.note}")
 
 
+async def lateness(done: asyncio.Event, late: list[float]) -> None:
+    """Sleep 1 ms over and over until ``done``, recording how late each wake-up is (s)."""
+    while not done.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0.001)
+        late.append(time.perf_counter() - t - 0.001)
+
+
+async def loop_stall(repeats: int) -> list[tuple[float, float, float]]:
+    """(e): per export, its seconds and the probe's largest and p99 lateness (ms)."""
+    from aiohttp.test_utils import TestServer
+
+    from simulator.api.app import create_app
+    from simulator.clock import SimClock
+    from simulator.fleet import Fleet
+    from simulator.scenario import Scenario
+
+    start = datetime(2024, 12, 2, 12, tzinfo=UTC).timestamp()  # YEAR ends that day
+    fleet = Fleet(Scenario(), SimClock(start=start, speed=0))
+    server = TestServer(create_app(fleet), host=HOST)
+    await server.start_server()
+    url = str(server.make_url(YEAR))
+    out = []
+    try:
+        for _ in range(repeats):
+            late: list[float] = []
+            done = asyncio.Event()
+            task = asyncio.create_task(lateness(done, late))
+            t = time.perf_counter()
+            curl = await asyncio.create_subprocess_exec(
+                "curl", "-sf", "--digest", "-u", "viewer:viewer", "-o", "/dev/null", url
+            )
+            assert await curl.wait() == 0, "the export failed"
+            took = time.perf_counter() - t
+            done.set()
+            await task
+            worst, p99 = float(np.max(late)), float(np.percentile(late, 99))
+            out.append((took, worst * 1000, p99 * 1000))
+    finally:
+        await server.close()
+    return out
+
+
 async def main() -> None:
-    """Start the simulator, run the four phases, print the table."""
+    """Start the simulator, run the four phases, print the table; then the loop stall."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5, help="length of phases a-c")
     ap.add_argument("--nofile", type=int, default=256, help="the server's open-files limit")
     ap.add_argument("--workers", type=int, default=16, help="concurrent adjusting clients")
     ap.add_argument("--exports", type=int, default=10, help="concurrent year exports")
+    ap.add_argument("--stall-repeats", type=int, default=3, help="year exports in (e)")
     args = ap.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the flood needs many sockets
@@ -317,6 +368,13 @@ async def main() -> None:
         sim.wait(timeout=30)
     print(f"server: scenarios/mall.yaml on {HOST}:{port}.., open-files limit {args.nofile}")
     table(phases)
+    if shutil.which("curl") is None:
+        print("(e) skipped: needs curl")
+        return
+    for n, (took, worst, p99) in enumerate(await loop_stall(args.stall_repeats), 1):
+        first = " (the process's first: cold model)" if n == 1 else ""
+        print(f"(e) year of minutes as JSON #{n}: {took:5.2f} s, loop held at most "
+              f"{worst:7.1f} ms (p99 of the 1 ms probe's lateness {p99:5.1f} ms){first}")
 
 
 if __name__ == "__main__":
