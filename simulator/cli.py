@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator import __version__, catalog, export, plot
+from simulator.api.common import whole_number
 from simulator.clock import SimClock, check_time
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
@@ -66,9 +67,10 @@ def raise_open_files_limit() -> None:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """Parse ``I/N`` (0 <= I < N) for ``--shard``."""
-    i, sep, n = text.partition("/")
-    if sep and i.isdigit() and n.isdigit() and 0 <= int(i) < int(n):
-        return int(i), int(n)
+    i_text, sep, n_text = text.partition("/")
+    i, n = whole_number(i_text), whole_number(n_text)
+    if sep and i is not None and n is not None and i < n:
+        return i, n
     raise argparse.ArgumentTypeError(f"--shard: {text!r} is not I/N with 0 <= I < N, e.g. 0/4")
 
 

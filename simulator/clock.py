@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 #: The simulated calendar: from 1971 (the device keeps nothing before) to the year 9000, so
 #: every simulated time has a local date and a printable label in every time zone.
@@ -24,6 +26,22 @@ def check_time(t: float, what: str = "time") -> float:
 def in_calendar(t: float) -> float:
     """``t`` held inside the simulated calendar (a clock saturates at its bounds)."""
     return min(max(t, MIN_TIME), LAST_TIME)
+
+
+_NUMBER = re.compile(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")
+
+
+def epoch_seconds(v: Any, what: str = "time") -> Any:
+    """A number (or numeric text) as a time: always epoch seconds, checked against the calendar.
+
+    A pydantic ``datetime`` field would read numbers above 2e10 as milliseconds; this
+    before-validator makes numbers unambiguous. Other values pass through for pydantic.
+    """
+    if isinstance(v, str) and _NUMBER.fullmatch(v):
+        v = float(v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return v
+    return datetime.fromtimestamp(check_time(v, what), UTC)
 
 
 def wall_time() -> float:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulator.clock import check_time
+from simulator.clock import check_time, epoch_seconds
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -123,6 +123,7 @@ class _Event(_Base):
     _after = field_validator("after", mode="before")(
         lambda v: None if v is None else parse_duration(v)
     )
+    _at = field_validator("at", mode="before")(lambda v: epoch_seconds(v, "at"))
 
     @field_validator("at")
     @classmethod

@@ -12,7 +12,6 @@ from freezegun import freeze_time
 from requests.auth import HTTPDigestAuth
 from requests.utils import parse_dict_header
 
-from simulator.api import auth as auth_mod
 from simulator.api.auth import (
     ROLE_RANK,
     AuthResult,
@@ -297,7 +296,7 @@ def test_non_strict_allows_reuse_and_keeps_no_state() -> None:
     assert a._nc_seen == {}
 
 
-def test_strict_nc_memory_pruned_and_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_nc_memory_pruned_and_capped() -> None:
     wall = FakeWall()
     a = make(strict_nc=True, nonce_lifetime=60.0, wall=wall)
     for _ in range(5):
@@ -308,7 +307,7 @@ def test_strict_nc_memory_pruned_and_capped(monkeypatch: pytest.MonkeyPatch) -> 
     chal = parse_challenge(a.challenge())
     assert a.check("GET", "/x", client_header(chal, "GET", "/x")).ok
     assert len(a._nc_seen) == 1  # expired entries dropped on insert
-    monkeypatch.setattr(auth_mod, "_NC_CAP", 3)
+    a.nc_table_size = 3
     for _ in range(10):
         chal = parse_challenge(a.challenge())
         assert a.check("GET", "/x", client_header(chal, "GET", "/x")).ok

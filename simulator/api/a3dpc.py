@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -11,7 +10,14 @@ from typing import Any, cast
 from aiohttp import web
 
 from simulator.api import render
-from simulator.api.common import DEVICE, calendar_day, device_of, requires
+from simulator.api.common import (
+    DEVICE,
+    api_version,
+    calendar_day,
+    device_of,
+    load_json,
+    requires,
+)
 from simulator.api.errors import RPC_CALL, RpcCall
 from simulator.device import Device, Realtime
 from simulator.errors import DeviceError, FieldProblem, ValidationFailed
@@ -160,10 +166,10 @@ def rpc_response(call: RpcCall, **body: Any) -> web.Response:
 def _check_version(version: Any) -> None:
     if version is None:
         raise DeviceError(2103, "Required parameter missing: apiVersion")
-    if not isinstance(version, str) or not re.fullmatch(r"\d+(\.\d+)?", version):
+    parsed = api_version(version) if isinstance(version, str) else None
+    if parsed is None:
         raise DeviceError(2104, "Invalid parameter value specified: apiVersion")
-    major, _, minor = version.partition(".")
-    if int(major) != 1 or int(minor or 0) > 0:
+    if parsed != (1, 0):
         raise DeviceError(2100, f"API version not supported: {version}")
 
 
@@ -201,8 +207,8 @@ async def a3dpc_cgi(request: web.Request) -> web.Response:
     request[RPC_CALL] = call
     raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(raw)
+    except ValueError:
         raise DeviceError(2101) from None
     if not isinstance(body, dict):
         raise DeviceError(2101, "Invalid JSON: the request must be a JSON object")

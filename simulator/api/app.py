@@ -125,7 +125,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The device's own answer under a fault (errors converted, as without one)."""
     try:
         return await handler(request)
-    except web.HTTPException:
+    except (web.HTTPException, faults.ConnectionDropped):
         raise
     except Exception as exc:
         return error_response(request, exc)

@@ -4,8 +4,10 @@ Pure module (no aiohttp): the HTTP layer passes the method, the request URI and 
 ``Authorization`` header to :meth:`DigestAuthenticator.check` and puts the value of
 :meth:`DigestAuthenticator.challenge` into ``WWW-Authenticate`` on a 401.
 
-Nonces are stateless: ``base64url(timestamp_us | 4 random bytes | HMAC-SHA256(secret, ...)[:16])``,
-so forged nonces are rejected without a nonce table. Only ``strict_nc`` keeps (bounded) state.
+Nonces are stateless: ``base64url(timestamp_us | sequence | HMAC-SHA256(secret, ...)[:16])``,
+so forged nonces are rejected without a nonce table. Only ``strict_nc`` keeps (bounded) state,
+and fails closed when it loses some: a nonce whose sequence number is not above every one the
+table dropped (when full, or as expired) may have been used already, so it is stale, never fresh.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from typing import Literal
 Role = Literal["viewer", "operator", "administrator"]
 ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "administrator": 2}
 
-_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{38}")
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
 _MAC_LEN = 16
-_RAW_LEN = 12  # 8-byte timestamp (µs) + 4 random bytes
+_RAW_LEN = 16  # 8-byte timestamp (µs) + 8-byte sequence number
 _NC_CAP = 100_000
 _VERIFIED_CAP = 4096
 _MEMO_CAP = 1024
@@ -159,6 +161,7 @@ class DigestAuthenticator:
         strict_nc: bool = False,
         secret: bytes | None = None,
         wall: Callable[[], float] = _wall_clock,
+        nc_table_size: int = _NC_CAP,
     ) -> None:
         if algorithm not in ("MD5", "SHA-256"):
             raise ValueError(f"unsupported digest algorithm: {algorithm!r}")
@@ -166,6 +169,7 @@ class DigestAuthenticator:
         self.algorithm: str = algorithm
         self.nonce_lifetime = float(nonce_lifetime)
         self.strict_nc = strict_nc
+        self.nc_table_size = nc_table_size
         self._hash = hashlib.md5 if algorithm == "MD5" else hashlib.sha256
         self._secret = secret if secret is not None else os.urandom(32)
         self._wall = wall
@@ -175,13 +179,17 @@ class DigestAuthenticator:
                 raise ValueError(f"unknown role {role!r} for user {name!r}")
             self._ha1[name] = (self._h(name, realm, password), role)
         self._dummy_ha1 = self._h("\0unknown", realm, os.urandom(16).hex())
-        # nonce -> (issue time, highest nc seen); insertion-ordered for cheap pruning
-        self._nc_seen: dict[str, tuple[float, int]] = {}
-        # nonces whose signature was already checked -> issue time (a bounded memo)
-        self._verified: dict[str, float] = {}
-        # (method, uri, header) whose digest was verified -> result, nonce, issue time, nc;
-        # a repeated header skips parsing and hashing but not the age and replay checks
-        self._memo: dict[tuple[str, str, str], tuple[AuthResult, str, float, int]] = {}
+        # nonce -> (issue time, sequence, highest nc seen); insertion-ordered for pruning
+        self._nc_seen: dict[str, tuple[float, int, int]] = {}
+        # nonces are numbered from the creation time in µs (above those of an earlier run with
+        # the same secret); the nc table forgot every nonce numbered up to ``_forgotten``
+        self._next_seq = max(0, int(self._wall() * 1_000_000))
+        self._forgotten = self._next_seq - 1
+        # nonces whose signature was already checked -> issue time, sequence (a bounded memo)
+        self._verified: dict[str, tuple[float, int]] = {}
+        # (method, uri, header) whose digest was verified -> result, nonce, issue time,
+        # sequence, nc; a repeated header skips parsing and hashing, not the age/replay checks
+        self._memo: dict[tuple[str, str, str], tuple[AuthResult, str, float, int, int]] = {}
 
     def _h(self, *parts: str) -> str:
         """Hex digest of the ``:``-joined parts with the configured algorithm."""
@@ -194,11 +202,12 @@ class DigestAuthenticator:
     def make_nonce(self) -> str:
         """Issue a fresh stateless nonce stamped with the current wall time."""
         stamp = max(0, int(self._wall() * 1_000_000)).to_bytes(8, "big")
-        raw = stamp + os.urandom(_RAW_LEN - 8)
+        raw = stamp + (self._next_seq % 2**64).to_bytes(8, "big")
+        self._next_seq += 1
         return base64.urlsafe_b64encode(raw + self._mac(raw)).decode("ascii").rstrip("=")
 
-    def nonce_issued_at(self, nonce: str) -> float | None:
-        """Return the issue time of a nonce we signed, or None when forged or garbled."""
+    def nonce_issued_at(self, nonce: str) -> tuple[float, int] | None:
+        """Return the issue time and sequence of a nonce we signed; None if forged or garbled."""
         known = self._verified.get(nonce)
         if known is not None:
             return known
@@ -208,7 +217,7 @@ class DigestAuthenticator:
         raw, mac = blob[:_RAW_LEN], blob[_RAW_LEN:]
         if len(mac) != _MAC_LEN or not hmac.compare_digest(mac, self._mac(raw)):
             return None
-        issued = int.from_bytes(raw[:8], "big") / 1_000_000
+        issued = int.from_bytes(raw[:8], "big") / 1_000_000, int.from_bytes(raw[8:], "big")
         if len(self._verified) >= _VERIFIED_CAP:
             self._verified.clear()
         self._verified[nonce] = issued
@@ -250,8 +259,8 @@ class DigestAuthenticator:
         if p["uri"] != uri and not (qmark and p["uri"] == path):
             return _fail("uri-mismatch")
         nonce = p["nonce"]
-        issued = self.nonce_issued_at(nonce)
-        if issued is None:
+        stamp = self.nonce_issued_at(nonce)
+        if stamp is None:
             return _fail("bad-nonce")
 
         user = p["username"]
@@ -264,34 +273,43 @@ class DigestAuthenticator:
             return _fail("unknown-user")
         if not matches:
             return _fail("bad-response")
-        verified = (AuthResult(True, user, role, False, "ok"), nonce, issued, int(nc_text, 16))
+        ok = AuthResult(True, user, role, False, "ok")
+        verified = (ok, nonce, *stamp, int(nc_text, 16))
         if len(self._memo) >= _MEMO_CAP:
             self._memo.clear()
         self._memo[(method, uri, authorization)] = verified
         return self._fresh(*verified)
 
-    def _fresh(self, ok: AuthResult, nonce: str, issued: float, nc: int) -> AuthResult:
+    def _fresh(
+        self, ok: AuthResult, nonce: str, issued: float, seq: int, nc: int
+    ) -> AuthResult:
         """Apply the time-dependent checks to verified credentials: nonce age, nc replay."""
         now = self._wall()
         if now - issued > self.nonce_lifetime:
             return _fail("stale-nonce", stale=True)
-        if self.strict_nc and not self._accept_nc(nonce, issued, nc, now):
-            return _fail("replayed-nc", stale=True)
+        if self.strict_nc:
+            why = self._nc_refused(nonce, issued, seq, nc, now)
+            if why is not None:
+                return _fail(why, stale=True)
         return ok
 
-    def _accept_nc(self, nonce: str, issued: float, nc: int, now: float) -> bool:
-        """Record ``nc`` for ``nonce``; False when it is not above the highest seen (replay)."""
+    def _nc_refused(self, nonce: str, issued: float, seq: int, nc: int, now: float) -> str | None:
+        """Record ``nc`` for ``nonce``; why it is refused (replay, state forgotten), or None."""
         seen = self._nc_seen.get(nonce)
         if seen is not None:
-            if nc <= seen[1]:
-                return False
-            self._nc_seen[nonce] = (issued, nc)
-            return True
+            if nc <= seen[2]:
+                return "replayed-nc"
+            self._nc_seen[nonce] = (issued, seq, nc)
+            return None
+        if seq <= self._forgotten:
+            return "forgotten-nonce"  # its highest nc may have been dropped: fail closed
         horizon = now - self.nonce_lifetime
         while self._nc_seen:
             oldest = next(iter(self._nc_seen))
-            if self._nc_seen[oldest][0] >= horizon and len(self._nc_seen) < _NC_CAP:
+            oldest_issued, oldest_seq, _ = self._nc_seen[oldest]
+            if oldest_issued >= horizon and len(self._nc_seen) < self.nc_table_size:
                 break
             del self._nc_seen[oldest]
-        self._nc_seen[nonce] = (issued, nc)
-        return True
+            self._forgotten = max(self._forgotten, oldest_seq)
+        self._nc_seen[nonce] = (issued, seq, nc)
+        return None

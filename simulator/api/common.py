@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -67,7 +69,7 @@ def route_policy(model: str, request: web.Request) -> tuple[bool, str]:
 
 def calendar_day(text: str) -> date:
     """The day of a ``YYYYMMDD`` text (8 digits); ValueError saying why it is not one."""
-    if len(text) != 8 or not text.isascii() or not text.isdigit():
+    if len(text) != 8 or not _DIGITS.fullmatch(text):
         raise ValueError("not YYYYMMDD")
     try:
         day = date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -86,3 +88,50 @@ def device_of(request: web.Request) -> Device:
     if not isinstance(device, Device):
         raise web.HTTPNotFound()
     return device
+
+
+#: Whole numbers are read from ASCII digits only (``str.isdigit`` also accepts ``²`` and
+#: ``١``), and numbers longer than ``MAX_DIGITS`` digits as ``±HUGE``: beyond every range the
+#: device checks, and never near Python's 4,300-digit limit of ``int()``.
+MAX_DIGITS = 30
+HUGE: int = 10**MAX_DIGITS
+_DIGITS = re.compile(r"[0-9]+")
+_VERSION = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+
+
+def bounded_int(text: str) -> int:
+    """The value of ``[-]digits`` (ASCII), or ``±HUGE`` when it has more than MAX_DIGITS."""
+    negative = text.startswith("-")
+    digits = text.removeprefix("-").lstrip("0")  # int() counts leading zeros to its limit
+    value = int(digits or "0") if len(digits) <= MAX_DIGITS else HUGE
+    return -value if negative else value
+
+
+def whole_number(text: str) -> int | None:
+    """A non-negative whole number written in ASCII digits (bounded), else None."""
+    return bounded_int(text) if _DIGITS.fullmatch(text) else None
+
+
+def api_version(text: str) -> tuple[int, int] | None:
+    """``major[.minor]`` in ASCII digits as numbers (bounded), or None when not of that form."""
+    m = _VERSION.fullmatch(text)
+    if m is None:
+        return None
+    return bounded_int(m[1]), bounded_int(m[2] or "0")
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which Python's json reads but JSON does not have."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(raw: bytes) -> Any:
+    """A request body's JSON; ValueError when it is not JSON (bad UTF-8, NaN, too deep).
+
+    Integers are read by :func:`bounded_int`, so a huge number is a value out of range
+    rather than a parse failure.
+    """
+    try:
+        return json.loads(raw, parse_int=bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

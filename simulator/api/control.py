@@ -18,8 +18,8 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simulator.api import openapi
-from simulator.api.common import FLEET
-from simulator.clock import check_time
+from simulator.api.common import FLEET, whole_number
+from simulator.clock import check_time, epoch_seconds
 from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.events import EVENT, EventError
@@ -151,6 +151,8 @@ class SetClock(_In):
 
     time: datetime
 
+    _epoch = field_validator("time", mode="before")(epoch_seconds)
+
     @field_validator("time")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
@@ -268,11 +270,12 @@ async def inject_event(request: web.Request) -> web.Response:
 async def cancel_event(request: web.Request) -> web.Response:
     """Cancel a pending event."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    event_id = whole_number(raw)
+    if event_id is None:
         raise ControlError("id", f"{raw!r} is not an event id")
-    if not _fleet(request).events.cancel(int(raw)):
+    if not _fleet(request).events.cancel(event_id):
         raise ControlError("id", f"no pending event {raw}", status=404)
-    return web.json_response({"cancelled": int(raw)})
+    return web.json_response({"cancelled": event_id})
 
 
 def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Iterator
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
-from simulator.api.faults import BUFFERED
+from simulator.api.faults import BUFFERED, ConnectionDropped
 from simulator.device import Chunk
 
 #: "HH:MM:00" for every wall-clock minute of a day.
 HM = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
 
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json"}
+#: The longest an export computes before giving other requests a turn of the event loop.
+TURN_S = 0.001
+
+log = logging.getLogger("simulator.api")
 
 
 def labels(chunk: Chunk) -> tuple[list[str], list[str]]:
@@ -29,46 +38,117 @@ def labels(chunk: Chunk) -> tuple[list[str], list[str]]:
 
 Encoder = Callable[[Iterable[Chunk]], Iterator[str]]
 
+#: Bins per piece of an encoded body: a piece takes well under a millisecond to write.
+ROWS = 240
+
+
+def slices(n: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``ROWS`` rows covering ``n`` rows."""
+    return (slice(i, i + ROWS) for i in range(0, n, ROWS))
+
+
+def _pieces(chunk: Chunk) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """A chunk's rows ``(start, end, *values)``, at most ``ROWS`` at a time."""
+    starts, ends = labels(chunk)
+    cols = [v.tolist() for v in chunk.values]
+    for part in slices(len(starts)):
+        yield zip(starts[part], ends[part], *(c[part] for c in cols), strict=True)
+
 
 def csv_encoder(names: tuple[str, ...]) -> Encoder:
-    """CSV: a header line ``start,end,<names>``, then one line per bin."""
+    """CSV: a header line ``start,end,<names>``, then one line per bin (one or two names)."""
 
     def encode(chunks: Iterable[Chunk]) -> Iterator[str]:
         yield ",".join(("start", "end", *names)) + "\n"
         for chunk in chunks:
-            starts, ends = labels(chunk)
-            cols = [v.tolist() for v in chunk.values]
-            if len(cols) == 2:
-                yield "".join(
-                    f"{s},{e},{a},{b}\n" for s, e, a, b in zip(starts, ends, *cols, strict=True)
-                )
-            else:
-                yield "".join(
-                    f"{s},{e},{a}\n" for s, e, a in zip(starts, ends, cols[0], strict=True)
-                )
+            for rows in _pieces(chunk):
+                if len(names) == 2:
+                    yield "".join(f"{s},{e},{a},{b}\n" for s, e, a, b in rows)
+                else:
+                    yield "".join(f"{s},{e},{a}\n" for s, e, a in rows)
 
     return encode
 
 
 def json_encoder(names: tuple[str, ...]) -> Encoder:
-    """JSON ``{"data": [{"start": ..., "end": ..., <names>...}, ...]}``, as json.dumps writes it."""
-    keys = [json.dumps(n) for n in names]
+    """JSON ``{"data": [{"start": ..., "end": ..., <names>...}, ...]}``, as json.dumps writes it.
+
+    One or two value names.
+    """
+    k = [json.dumps(n) for n in names]
 
     def encode(chunks: Iterable[Chunk]) -> Iterator[str]:
         yield '{"data": ['
         sep = ""
         for chunk in chunks:
-            starts, ends = labels(chunk)
-            cols = [v.tolist() for v in chunk.values]
-            parts = []
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-                fields = "".join(f", {k}: {c[i]}" for k, c in zip(keys, cols, strict=True))
-                parts.append(f'{sep}{{"start": "{s}", "end": "{e}"{fields}}}')
+            for rows in _pieces(chunk):
+                if len(k) == 2:
+                    text = ", ".join(
+                        f'{{"start": "{s}", "end": "{e}", {k[0]}: {a}, {k[1]}: {b}}}'
+                        for s, e, a, b in rows
+                    )
+                else:
+                    text = ", ".join(
+                        f'{{"start": "{s}", "end": "{e}", {k[0]}: {a}}}' for s, e, a in rows
+                    )
+                yield sep + text
                 sep = ", "
-            yield "".join(parts)
         yield "]}"
 
     return encode
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn() -> asyncio.Lock:
+    """The lock the exports of this event loop take turns with: one turn per loop iteration."""
+    loop = asyncio.get_running_loop()
+    lock = _TURNS.get(loop)
+    if lock is None:
+        lock = _TURNS[loop] = asyncio.Lock()
+    return lock
+
+
+def _one_turn(pieces: Iterator[str]) -> tuple[list[str], Exception | None]:
+    """The pieces made within one turn of ``TURN_S`` (at least one, unless none are left),
+    and the failure that ended the turn early, if any (the pieces before it still count)."""
+    out: list[str] = []
+    end = time.perf_counter() + TURN_S
+    try:
+        for piece in pieces:
+            out.append(piece)
+            if time.perf_counter() >= end:
+                break
+    except Exception as exc:
+        return out, exc
+    return out, None
+
+
+async def paced(pieces: Iterable[str]) -> AsyncIterator[str]:
+    """The pieces, made in turns of about ``TURN_S``.
+
+    Concurrent exports take turns (first come, first served): a turn keeps the lock until
+    the event loop's next iteration, so each iteration runs at most one export's turn
+    besides everything else that is ready. Other requests wait for a few turns, however
+    many exports run.
+    """
+    loop, it, turn = asyncio.get_running_loop(), iter(pieces), _turn()
+    while True:
+        await turn.acquire()
+        try:
+            batch, failure = _one_turn(it)
+        finally:
+            loop.call_soon(turn.release)
+        for piece in batch:
+            yield piece
+        if failure is not None:
+            raise failure
+        if not batch:
+            return
+        await asyncio.sleep(0)
 
 
 async def stream(
@@ -79,20 +159,43 @@ async def stream(
 ) -> web.StreamResponse:
     """Send an export body piece by piece, so a year of minutes never sits in memory.
 
-    Under a body fault (``BUFFERED``) the body is answered whole instead, for the fault to
-    corrupt, cut or dribble.
+    Other requests get turns between pieces (see :func:`paced`). The first piece is made
+    before the headers: a failure there is an ordinary error response. A failure once the
+    headers are out cuts the connection (the client sees an incomplete response, as from
+    a device whose CGI died), never an error page inside the 200 body. Under a body fault
+    (``BUFFERED``) the body is answered whole instead, for the fault to corrupt, cut or
+    dribble.
     """
+    pieces = paced(body)
     if request.get(BUFFERED):
-        text = "".join(body).encode()
+        text = "".join([piece async for piece in pieces]).encode()
         whole = web.Response(status=200, body=text, headers=headers, content_type=content_type)
         if content_type.startswith("text/"):
             whole.charset = "utf-8"
         return whole
+    first = await anext(pieces, "")
     resp = web.StreamResponse(status=200, headers=headers)
     resp.content_type = content_type
     resp.charset = "utf-8" if content_type.startswith("text/") else None
     await resp.prepare(request)
-    for piece in body:
-        await resp.write(piece.encode())
+    try:
+        await _send(resp, first, pieces)
+    except ConnectionDropped:
+        raise
+    except Exception:
+        log.exception("export failed after its headers: cut %s %s", request.method, request.path)
+        if request.transport is not None:
+            request.transport.close()
+        raise ConnectionDropped from None
     await resp.write_eof()
     return resp
+
+
+async def _send(resp: web.StreamResponse, first: str, rest: AsyncIterator[str]) -> None:
+    """Write the first piece and the rest; ConnectionDropped when the client went away."""
+    try:
+        await resp.write(first.encode())
+        async for piece in rest:
+            await resp.write(piece.encode())
+    except ConnectionError:
+        raise ConnectionDropped from None

@@ -128,18 +128,21 @@ def _chunks(device: Device, q: StereoQuery, now: float) -> Iterator[Chunk]:
         yield from device.traffic(start, end, q.resolution, now)
 
 
-def _rows(chunk: Chunk) -> Iterator[tuple[str, int, int, int]]:
+def _pieces(chunk: Chunk) -> Iterator[Iterator[tuple[str, int, int, int]]]:
+    """A chunk's rows ``(start, unixtime, in, out)``, at most ``render.ROWS`` at a time."""
     starts, _ = render.labels(chunk)
     unix = (chunk.grid.start + 60 * chunk.starts[chunk.keep]).tolist()
     ins, outs = (v.tolist() for v in chunk.values)
-    return zip(starts, unix, ins, outs, strict=True)
+    for part in render.slices(len(starts)):
+        yield zip(starts[part], unix[part], ins[part], outs[part], strict=True)
 
 
 def csv_body(chunks: Iterable[Chunk]) -> Iterator[str]:
     """The CSV export: the vendor's header, then ``start, unixtime, in, out`` per bin."""
     yield CSV_HEADER
     for chunk in chunks:
-        yield "".join(f"{s}, {u}, {a}, {b}\n" for s, u, a, b in _rows(chunk))
+        for rows in _pieces(chunk):
+            yield "".join(f"{s}, {u}, {a}, {b}\n" for s, u, a, b in rows)
 
 
 def json_body(chunks: Iterable[Chunk], device: Device, resolution: Resolution) -> Iterator[str]:
@@ -147,14 +150,13 @@ def json_body(chunks: Iterable[Chunk], device: Device, resolution: Resolution) -
     yield '{"data": ['
     sep = ""
     for chunk in chunks:
-        parts = []
-        for s, u, a, b in _rows(chunk):
-            parts.append(
-                f'{sep}{{"in": {a}, "interval_start": "{s}", "interval_start_unixtime": {u}, '
+        for rows in _pieces(chunk):
+            yield sep + ", ".join(
+                f'{{"in": {a}, "interval_start": "{s}", "interval_start_unixtime": {u}, '
                 f'"out": {b}}}'
+                for s, u, a, b in rows
             )
             sep = ", "
-        yield "".join(parts)
     tail = {"name": app_name(device), "resolution": SECONDS[resolution], "serial": serial(device)}
     yield "], " + json.dumps(tail, sort_keys=True)[1:]
 

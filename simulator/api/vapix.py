@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from simulator.api.common import device_of
+from simulator.api.common import api_version, device_of, load_json
 from simulator.device import Device
 from simulator.identity import Identity, identity
 
@@ -90,12 +89,16 @@ class JsonApi:
             return
         if version is None:
             raise VapixError(4002, "Required parameter missing or invalid: apiVersion")
-        major, _, minor = str(version).partition(".")
-        want_major, _, want_minor = self.version.partition(".")
-        if not (major.isdigit() and (minor.isdigit() or minor == "")):
+        asked, (major, minor) = api_version(str(version)), self.numbers()
+        if asked is None:
             raise VapixError(4002, f"Required parameter missing or invalid: apiVersion {version}")
-        if major != want_major or int(minor or 0) > int(want_minor):
+        if asked[0] != major or asked[1] > minor:
             raise VapixError(2003, f"Requested API version is not supported: {version}")
+
+    def numbers(self) -> tuple[int, int]:
+        """This API's version as (major, minor)."""
+        major, _, minor = self.version.partition(".")
+        return int(major), int(minor)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Parse, dispatch, answer; every VapixError becomes this API's error envelope."""
@@ -104,8 +107,8 @@ class JsonApi:
             if request.method != "POST":
                 raise VapixError(2002)
             try:
-                body = json.loads(await request.read())
-            except (ValueError, UnicodeDecodeError):
+                body = load_json(await request.read())
+            except ValueError:
                 raise VapixError(4000) from None
             if not isinstance(body, dict):
                 raise VapixError(4000, "Invalid JSON: the request must be a JSON object")
