@@ -1,13 +1,16 @@
-"""Shared fixtures: a fleet on a frozen clock and Digest clients against the real app."""
+"""Shared fixtures: a fleet on a frozen clock, Digest clients against the real app, a test CA."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
@@ -64,3 +67,25 @@ async def viewer(fleet: Fleet, client_for: ClientFactory) -> TestClient[Any, Any
 async def operator(fleet: Fleet, client_for: ClientFactory) -> TestClient[Any, Any]:
     """A client logged in as the default scenario's operator."""
     return await client_for(fleet, "operator")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A test certificate authority (trustme) for local HTTPS receivers."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    """The test CA's certificate as a PEM file (a push's ``ca_file``)."""
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 issued by the test CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    return ctx

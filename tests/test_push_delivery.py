@@ -86,23 +86,9 @@ class Receiver:
         return [r.utc_from for r in self.requests]
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
-@pytest.fixture
-async def receiver(ca: trustme.CA) -> AsyncIterator[Receiver]:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    r = Receiver(ctx)
+async def receiver(server_ssl: ssl.SSLContext) -> AsyncIterator[Receiver]:
+    r = Receiver(server_ssl)
     await r.start()
     yield r
     await r.stop()
