@@ -113,8 +113,8 @@ class EventScheduler:
         self._heap = []
         self._unmarked.clear()  # events not marked applied are applied again, once
         self.fleet.faults.reset(self.fleet.scenario.faults)
-        for d in self.fleet.devices:
-            d.extra_bursts.clear()
+        for site in self.fleet.sites.values():
+            site.bursts.clear()
         self.outages.windows.clear()
         for eid, key, due, body, applied in store.events():
             s = Scheduled(eid, due, EVENT.validate_json(body), _source(key), applied)
@@ -236,7 +236,6 @@ class EventScheduler:
     def _apply(self, s: Scheduled, durable: bool = True) -> None:
         """Make an event take effect at its due time; mark it applied in the store."""
         ev, t, fleet = s.event, s.due, self.fleet
-        touched: list[Device] = []
         if ev.kind == "clock_jump":
             assert isinstance(ev, ClockJumpEvent)
             # The timeline's jumps due before the start are history: the clock stays.
@@ -249,15 +248,12 @@ class EventScheduler:
         elif ev.kind == "fault_off":
             fleet.faults.remove(getattr(ev, "id", None))
         else:
-            targets = self._targets(ev)
-            for d in targets:
-                touched += self._apply_to(d, ev, t, durable)
+            for d in self._targets(ev):
+                self._apply_to(d, ev, t, durable)
         s.applied = True
         if durable:
             self._unmarked.append(s.id)
             self._mark_applied()
-        if touched:
-            fleet.invalidate(touched)
 
     def _mark_applied(self) -> bool:
         """Record in the store the events applied in memory; False while it cannot be written.
@@ -283,24 +279,24 @@ class EventScheduler:
             self._store_failing = True
             log.warning("events: cannot record a due event now (%s); retrying", e)
 
-    def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> list[Device]:
-        """One event's effect on one device; the devices whose derived values changed."""
+    def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> None:
+        """One event's effect on one device (its caches follow the store's revisions)."""
         if ev.kind == "burst":
             day = d.local_date(t)
             local = datetime.fromtimestamp(t, UTC).astimezone(d.tz)
             at = time(local.hour, local.minute)
             burst = Burst(day=day, at=at, minutes=ev.minutes, visitors=ev.visitors)
-            d.extra_bursts.setdefault(day, []).append(burst)
-            return list(d.site_doors)
+            d.site.bursts.add(burst)
+            return
         if ev.kind == "push_outage":
             end = t + 60 * ev.minutes if ev.minutes is not None else math.inf
             self.outages.add(d.id, t, end)
-            return []
+            return
         if ev.kind == "push_restore":
             self.outages.restore(d.id, t)
-            return []
+            return
         if not durable:
-            return []
+            return
         if ev.kind == "door_closed":
             d.record("door", 0, t)
             if ev.minutes is not None:
@@ -317,7 +313,6 @@ class EventScheduler:
             d.adjust_occupancy(ev.occupancy, now=t)
         elif ev.kind == "reboot":
             d.record("reboot", 0, t)
-        return list(d.site_doors)
 
     def _targets(self, ev: Event) -> list[Device]:
         """The devices an event acts on: its device, or every device (a burst: once a site)."""
@@ -327,10 +322,10 @@ class EventScheduler:
         if ev.kind == "burst":
             seen: dict[str, Device] = {}
             for d in self.fleet.devices:
-                seen.setdefault(d.site_spec.name, d)
+                seen.setdefault(d.site.name, d)
             return list(seen.values())
         if ev.kind == "adjust_occupancy":
-            return [d for d in self.fleet.devices if d.site_primary is d]
+            return [d for d in self.fleet.devices if d.site.primary_id == d.id]
         return list(self.fleet.devices)
 
     # ---- the clock running by itself -----------------------------------------------------
