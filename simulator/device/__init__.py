@@ -2,11 +2,11 @@
 
 ``counts`` (the crowd model's days, cached), ``occupancy`` (windows and the real-time
 reading), ``signals`` (frames, passthrough, I/O, doors), ``exports`` (bins day by day),
-``device`` (the whole, with the operator's actions); ``site`` and ``cache`` are what
+``device`` (the whole, with the operator's actions); ``site`` and ``days`` (the day cache) are what
 devices share.
 """
 
-from simulator.device.cache import DayCache
+from simulator.device.days import DayCache
 from simulator.device.counts import on_grid
 from simulator.device.device import Device
 from simulator.device.exports import Chunk

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.clock import SimClock
-from simulator.device.cache import DayCache
+from simulator.device.days import DayCache
 from simulator.device.site import Site
 from simulator.model.bins import DayGrid, IntArray, day_grid, local_midnight
 from simulator.model.counter import Counts, partial
