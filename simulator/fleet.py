@@ -6,12 +6,12 @@ import ipaddress
 
 from simulator.api.auth import DigestAuthenticator
 from simulator.api.faults import Faults
-from simulator.clock import SimClock
 from simulator.device import DayCache, Device, Site
 from simulator.events import EventScheduler, install_push_gate
 from simulator.journal import Journal
 from simulator.push import Pusher
 from simulator.replay import load_recording
+from simulator.runtime.clock import SimClock
 from simulator.scenario import DeviceConfig, Scenario
 from simulator.specs import site_specs
 from simulator.store import Store

@@ -7,7 +7,6 @@ from datetime import date, time, timedelta
 import numpy as np
 import pytest
 
-from simulator.clock import SimClock
 from simulator.device import Device, Site
 from simulator.model import rng
 from simulator.model.calendar import DayPlan, day_plan, easter, sweden
@@ -22,6 +21,7 @@ from simulator.model.tables import (
     group_table,
     size_weights,
 )
+from simulator.runtime.clock import SimClock
 from simulator.scenario import (
     Burst,
     CrowdConfig,

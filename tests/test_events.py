@@ -7,9 +7,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from simulator.clock import SimClock
 from simulator.events import EVENT
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import ScenarioError, parse_scenario
 from simulator.store import Store
 from simulator.timeline import parse_duration
@@ -87,13 +87,13 @@ def test_push_outage_and_restore() -> None:
     fleet = make_fleet(sc)
     out = fleet.events.outages
     fleet.events.inject(ev(kind="push_outage", minutes=30))
-    assert out.down("entrance") and not out.down("entrance", T0 + 1801)
+    assert out.down("entrance", T0) and not out.down("entrance", T0 + 1801)
     fleet.events.inject(ev(kind="push_outage"))
     fleet.events.inject(ev(kind="push_restore", after=3600 * 24))  # start + 1 day: later
     fleet.events.advance_to(T0 + 3600 * 23)
-    assert out.down("entrance")
+    assert out.down("entrance", fleet.clock.now())
     fleet.events.advance_to(T0 + 3600 * 25)
-    assert not out.down("entrance")
+    assert not out.down("entrance", fleet.clock.now())
 
 
 def test_faults_on_and_off_by_events() -> None:

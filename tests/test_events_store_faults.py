@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import parse_scenario
 from simulator.store import Store, StoreBusy
 from tests.conftest import T0

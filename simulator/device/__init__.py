@@ -6,8 +6,8 @@ reading), ``signals`` (frames, passthrough, I/O, doors), ``exports`` (bins day b
 devices share.
 """
 
-from simulator.device.days import DayCache
 from simulator.device.counts import on_grid
+from simulator.device.days import DayCache
 from simulator.device.device import Device
 from simulator.device.exports import Chunk
 from simulator.device.occupancy import Realtime, Window

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.clock import SimClock
 from simulator.device.days import DayCache
 from simulator.device.site import Site
 from simulator.model.bins import DayGrid, IntArray, day_grid, local_midnight
 from simulator.model.counter import Counts, partial
 from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
+from simulator.runtime.clock import SimClock
 from simulator.scenario import DeviceConfig, installed_date
 from simulator.specs import burst_spec, doors_spec, frames_spec
 from simulator.store import Store
