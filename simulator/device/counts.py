@@ -1,21 +1,23 @@
-"""A device's counts: the crowd model's pure function of (scenario, seed, device, day), cached."""
+"""A device's counts: the crowd model's pure function of (scenario, seed, device, day), cached;
+the site whose doors are drawn together and the bursts injected into it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulator.device.days import DayCache
-from simulator.device.site import Site
 from simulator.model.bins import DayGrid, IntArray, day_grid, local_midnight
 from simulator.model.counter import Counts, partial
+from simulator.model.crowd import SiteSpec
 from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
 from simulator.runtime.clock import SimClock
-from simulator.scenario import DeviceConfig, installed_date
+from simulator.scenario import Burst, DeviceConfig, installed_date
 from simulator.specs import burst_spec, doors_spec, frames_spec
 from simulator.store import Store
 
@@ -30,6 +32,57 @@ def on_grid(t: float) -> float:
     reading taken at or after the moment it was recorded, whatever the clock does.
     """
     return float(math.floor(t))
+
+
+class Bursts:
+    """Bursts injected at run time into one site, by local day, with a revision."""
+
+    def __init__(self) -> None:
+        self._by_day: dict[date, list[Burst]] = {}
+        self.revision = 0  # bumped on every change: the site's cached days are stale
+
+    def add(self, burst: Burst) -> None:
+        """One more burst on its day."""
+        self._by_day.setdefault(burst.day, []).append(burst)
+        self.revision += 1
+
+    def on(self, day: date) -> list[Burst]:
+        """The bursts of a day (none: empty)."""
+        return self._by_day.get(day, [])
+
+    def clear(self) -> None:
+        """Forget every burst."""
+        if self._by_day:
+            self._by_day.clear()
+            self.revision += 1
+
+
+@dataclass(eq=False)
+class Site:
+    """The doors of one site: drawn together, summed for occupancy, adjusted on the primary.
+
+    Doors join as they are built (:class:`~simulator.device.Device` joins the site it is
+    given); ``primary_id`` names the door that holds adjustments.
+    """
+
+    spec: SiteSpec
+    primary_id: str
+    bursts: Bursts = field(default_factory=Bursts)
+    doors: list[DeviceCounts] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The site's name (``site:<name>``, or ``device:<id>`` for a lone door)."""
+        return self.spec.name
+
+    @property
+    def primary(self) -> DeviceCounts:
+        """The door holding the site's occupancy adjustments."""
+        return next((d for d in self.doors if d.id == self.primary_id), self.doors[0])
+
+    def join(self, door: DeviceCounts) -> None:
+        """A door of this site is built."""
+        self.doors.append(door)
 
 
 class DeviceCounts:
