@@ -288,8 +288,8 @@ async def loop_stall(repeats: int) -> list[tuple[float, float, float]]:
     from aiohttp.test_utils import TestServer
 
     from simulator.api.app import create_app
-    from simulator.clock import SimClock
     from simulator.fleet import Fleet
+    from simulator.runtime.clock import SimClock
     from simulator.scenario import Scenario
 
     start = datetime(2024, 12, 2, 12, tzinfo=UTC).timestamp()  # YEAR ends that day

@@ -30,11 +30,11 @@ import numpy as np
 import trustme
 from aiohttp import web
 
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
 from simulator.push import payload
 from simulator.push.schedule import due_count
 from simulator.push.sender import tls_context
+from simulator.runtime.clock import SimClock
 from simulator.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 

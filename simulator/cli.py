@@ -25,9 +25,9 @@ from typing import Any
 
 from simulator import __version__, catalog, export, plot
 from simulator.api.common import whole_number
-from simulator.clock import SimClock, check_time
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
+from simulator.runtime.clock import SimClock, check_time
 from simulator.scenario import ControlConfig, Scenario, ScenarioError, load_scenario
 from simulator.server import (
     Limits,

@@ -11,22 +11,20 @@ give the same exports however the clock was moved.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
-from simulator.clock import check_time
 from simulator.device import Device
-from simulator.scenario import Burst
+from simulator.runtime.clock import check_time
+from simulator.runtime.handlers import IN_MEMORY, RECORDED, PushOutages
 from simulator.store import StoreBusy, StoreError
-from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent
+from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent, event_devices
 
 if TYPE_CHECKING:
     from simulator.fleet import Fleet
@@ -61,27 +59,6 @@ class Scheduled:
         return {"id": self.id, "due": due, "source": self.source, "applied": self.applied, **body}
 
 
-class PushOutages:
-    """Simulated outages of devices' push receivers: windows of simulated time."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
-        self.windows: dict[str, list[tuple[float, float]]] = {}
-
-    def add(self, device: str, start: float, end: float) -> None:
-        """The receiver of ``device`` is down from ``start`` until ``end``."""
-        self.windows.setdefault(device, []).append((start, end))
-
-    def restore(self, device: str, at: float) -> None:
-        """Every outage of the device ends at ``at``."""
-        self.windows[device] = [(a, min(b, at)) for a, b in self.windows.get(device, [])]
-
-    def down(self, device: str, t: float | None = None) -> bool:
-        """Whether the device's receiver is down at ``t`` (default now)."""
-        now = self._now() if t is None else t
-        return any(a <= now < b for a, b in self.windows.get(device, ()))
-
-
 class EventScheduler:
     """The fleet's events: due in (time, id) order; applied when the clock reaches them."""
 
@@ -92,7 +69,7 @@ class EventScheduler:
         self._heap: list[tuple[float, int]] = []
         self._unmarked: list[int] = []  # applied in memory, not yet marked in the store
         self._store_failing = False
-        self.outages = PushOutages(fleet.clock.now)
+        self.outages = PushOutages()
 
     # ---- loading -----------------------------------------------------------------------
     def due_of(self, event: Event, now: float) -> float:
@@ -113,8 +90,8 @@ class EventScheduler:
         self._heap = []
         self._unmarked.clear()  # events not marked applied are applied again, once
         self.fleet.faults.reset(self.fleet.scenario.faults)
-        for d in self.fleet.devices:
-            d.extra_bursts.clear()
+        for site in self.fleet.sites.values():
+            site.bursts.clear()
         self.outages.windows.clear()
         for eid, key, due, body, applied in store.events():
             s = Scheduled(eid, due, EVENT.validate_json(body), _source(key), applied)
@@ -147,7 +124,7 @@ class EventScheduler:
     # ---- injection ---------------------------------------------------------------------
     def check(self, event: Event) -> None:
         """Refuse an event naming an unknown device or one that cannot take it."""
-        for dev in _names(event):
+        for dev in event_devices(event):
             if dev not in self.fleet.by_id:
                 raise EventError("device", f"no device {dev!r}")
         if isinstance(event, ClockJumpEvent) and event.by is not None:
@@ -236,7 +213,6 @@ class EventScheduler:
     def _apply(self, s: Scheduled, durable: bool = True) -> None:
         """Make an event take effect at its due time; mark it applied in the store."""
         ev, t, fleet = s.event, s.due, self.fleet
-        touched: list[Device] = []
         if ev.kind == "clock_jump":
             assert isinstance(ev, ClockJumpEvent)
             # The timeline's jumps due before the start are history: the clock stays.
@@ -249,15 +225,12 @@ class EventScheduler:
         elif ev.kind == "fault_off":
             fleet.faults.remove(getattr(ev, "id", None))
         else:
-            targets = self._targets(ev)
-            for d in targets:
-                touched += self._apply_to(d, ev, t, durable)
+            for d in self._targets(ev):
+                self._apply_to(d, ev, t, durable)
         s.applied = True
         if durable:
             self._unmarked.append(s.id)
             self._mark_applied()
-        if touched:
-            fleet.invalidate(touched)
 
     def _mark_applied(self) -> bool:
         """Record in the store the events applied in memory; False while it cannot be written.
@@ -283,41 +256,11 @@ class EventScheduler:
             self._store_failing = True
             log.warning("events: cannot record a due event now (%s); retrying", e)
 
-    def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> list[Device]:
-        """One event's effect on one device; the devices whose derived values changed."""
-        if ev.kind == "burst":
-            day = d.local_date(t)
-            local = datetime.fromtimestamp(t, UTC).astimezone(d.tz)
-            at = time(local.hour, local.minute)
-            burst = Burst(day=day, at=at, minutes=ev.minutes, visitors=ev.visitors)
-            d.extra_bursts.setdefault(day, []).append(burst)
-            return list(d.site_doors)
-        if ev.kind == "push_outage":
-            end = t + 60 * ev.minutes if ev.minutes is not None else math.inf
-            self.outages.add(d.id, t, end)
-            return []
-        if ev.kind == "push_restore":
-            self.outages.restore(d.id, t)
-            return []
-        if not durable:
-            return []
-        if ev.kind == "door_closed":
-            d.record("door", 0, t)
-            if ev.minutes is not None:
-                d.record("door", 1, t + 60 * ev.minutes)
-        elif ev.kind == "door_open":
-            d.record("door", 1, t)
-        elif ev.kind == "fps":
-            d.record("fps", ev.percent, t)
-            if ev.minutes is not None:
-                d.record("fps", 100, t + 60 * ev.minutes)
-        elif ev.kind == "io":
-            d.record("io", int(ev.active), t)
-        elif ev.kind == "adjust_occupancy":
-            d.adjust_occupancy(ev.occupancy, now=t)
-        elif ev.kind == "reboot":
-            d.record("reboot", 0, t)
-        return list(d.site_doors)
+    def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> None:
+        """One event's effect on one device (its caches follow the store's revisions)."""
+        handler = IN_MEMORY.get(ev.kind) or (RECORDED.get(ev.kind) if durable else None)
+        if handler is not None:
+            handler(d, ev, t, self.outages)
 
     def _targets(self, ev: Event) -> list[Device]:
         """The devices an event acts on: its device, or every device (a burst: once a site)."""
@@ -327,10 +270,10 @@ class EventScheduler:
         if ev.kind == "burst":
             seen: dict[str, Device] = {}
             for d in self.fleet.devices:
-                seen.setdefault(d.site_spec.name, d)
+                seen.setdefault(d.site.name, d)
             return list(seen.values())
         if ev.kind == "adjust_occupancy":
-            return [d for d in self.fleet.devices if d.site_primary is d]
+            return [d for d in self.fleet.devices if d.site.primary_id == d.id]
         return list(self.fleet.devices)
 
     # ---- the clock running by itself -----------------------------------------------------
@@ -347,7 +290,8 @@ class EventScheduler:
 
 def install_push_gate(fleet: Fleet) -> None:
     """Let simulated receiver outages fail the push's delivery attempts of a fleet."""
-    fleet.pusher.receiver_down = fleet.events.outages.down
+    outages, clock = fleet.events.outages, fleet.clock
+    fleet.pusher.receiver_down = lambda device: outages.down(device, clock.now())
 
 
 def _produce(pusher: Any, t: float) -> None:
@@ -364,18 +308,5 @@ def _device(ev: Event) -> str | None:
     return dev if isinstance(dev, str) else None
 
 
-def _names(ev: Event) -> list[str]:
-    from simulator.timeline import event_devices
-
-    return event_devices(ev)
-
-
 def _source(key: str | None) -> str:
     return "timeline" if key is not None else "injected"
-
-
-async def cancel_task(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

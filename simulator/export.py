@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import IO
 
 from simulator.api import a3dpc, render
-from simulator.clock import SimClock
 from simulator.device import Chunk, Device
 from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
+from simulator.runtime.clock import SimClock
 from simulator.scenario import Scenario
 from simulator.store import Store
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import date
 
 from simulator.api.auth import DigestAuthenticator
 from simulator.api.faults import Faults
-from simulator.clock import SimClock
-from simulator.device import DayCache, Device
+from simulator.device import DayCache, Device, Site
 from simulator.events import EventScheduler, install_push_gate
 from simulator.journal import Journal
 from simulator.push import Pusher
 from simulator.replay import load_recording
-from simulator.scenario import Burst, DeviceConfig, Scenario
+from simulator.runtime.clock import SimClock
+from simulator.scenario import DeviceConfig, Scenario
 from simulator.specs import site_specs
 from simulator.store import Store
 
@@ -49,7 +48,19 @@ def in_shard(device: Device, shard: tuple[int, int]) -> bool:
     together and the shards' union is the whole fleet, each device exactly once.
     """
     i, n = shard
-    return device.site_doors[0].index % n == i
+    return device.site.doors[0].index % n == i
+
+
+def build_sites(scenario: Scenario) -> dict[str, Site]:
+    """Every device's site by device id: the doors of a site share one (linear time)."""
+    sites: dict[str, Site] = {}
+    configs = {d.id: d for d in scenario.devices}
+    for spec in {id(s): s for s in site_specs(scenario).values()}.values():
+        doors = [configs[i] for i in spec.door_ids]
+        primary = next((d for d in doors if d.occupancy.role == "primary"), doors[0])
+        site = Site(spec, primary.id)
+        sites.update((i, site) for i in spec.door_ids)
+    return sites
 
 
 class Fleet:
@@ -70,17 +81,22 @@ class Fleet:
         self.seed = scenario.seed if seed is None else seed
         self.cache = DayCache(cache_days)
         start = clock.now()
+        self.sites = build_sites(scenario)
         self.devices = [
-            Device(cfg, i, self.seed, clock, self.store, self.cache, sim_start=start)
+            Device(
+                cfg,
+                i,
+                self.seed,
+                clock,
+                self.store,
+                site=self.sites[cfg.id],
+                cache=self.cache,
+                replay=load_recording(cfg.replay.file) if cfg.replay is not None else None,
+                sim_start=start,
+            )
             for i, cfg in enumerate(scenario.devices)
         ]
         self.by_id = {d.id: d for d in self.devices}
-        specs = site_specs(scenario)
-        for d in self.devices:
-            d.site_spec = specs[d.id]
-            d.site_doors = [self.by_id[i] for i in d.site_spec.door_ids]
-            primaries = [x for x in d.site_doors if x.cfg.occupancy.role == "primary"]
-            d.site_primary = primaries[0] if primaries else d.site_doors[0]
         self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
         self._addresses: dict[tuple[str, int], Device] = {}
         self._first_address: dict[str, tuple[str, int]] = {}
@@ -94,11 +110,6 @@ class Fleet:
     def _setup_control(self, start: float) -> None:
         """Bursts shared by a site's doors, replays, journal, faults, and the timeline."""
         self.sim_start = start
-        bursts: dict[str, dict[date, list[Burst]]] = {}
-        for d in self.devices:
-            d.extra_bursts = bursts.setdefault(d.site_spec.name, {})
-            if d.cfg.replay is not None:
-                d.replay = load_recording(d.cfg.replay.file)
         self.control_token = self.scenario.control.token
         ctl = self.scenario.control
         self.journal = Journal(ctl.journal_size, ctl.journal_bytes)
@@ -107,12 +118,6 @@ class Fleet:
         self.events.load()
         self.events.run_due(start)
         install_push_gate(self)
-
-    def invalidate(self, devices: list[Device] | None = None) -> None:
-        """Forget cached days and memos after events changed what devices report."""
-        self.cache.clear()
-        for d in self.devices if devices is None else devices:
-            d.forget_derived()
 
     def reset(self, device: str | None = None, clock: bool = True) -> None:
         """Back to the scenario's state: one device (its actions, events, journal) or all.
@@ -131,9 +136,8 @@ class Fleet:
             if clock:  # back to its start, or to following the wall clock
                 self.clock.reset()
                 for d in self.devices:
-                    d.booted_at = float(int(self.sim_start))
+                    d.boot(self.sim_start)
         self.events.load()
-        self.invalidate()
         self.events.run_due()
         self.pusher.poke()
 

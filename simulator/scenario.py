@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.clock import check_time
+from simulator.runtime.clock import check_time
 from simulator.timeline import EVENT_KINDS, Event, FaultSpec, event_devices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -22,8 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from simulator.client import AsyncControl, Control, ControlError
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import Scenario, load_scenario
 from simulator.server import ServedFleet, serve_fleet
 from simulator.store import Store

@@ -14,8 +14,8 @@ import trustme
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import Scenario
 
 # A Friday afternoon in Stockholm (CEST, UTC+2).

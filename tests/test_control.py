@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import parse_scenario
 from simulator.testing import Simulator
 from tests.conftest import T0, make_fleet

@@ -7,8 +7,7 @@ from datetime import date, time, timedelta
 import numpy as np
 import pytest
 
-from simulator.clock import SimClock
-from simulator.device import Device
+from simulator.device import Device, Site
 from simulator.model import rng
 from simulator.model.calendar import DayPlan, day_plan, easter, sweden
 from simulator.model.counter import Counts, _observe
@@ -22,6 +21,7 @@ from simulator.model.tables import (
     group_table,
     size_weights,
 )
+from simulator.runtime.clock import SimClock
 from simulator.scenario import (
     Burst,
     CrowdConfig,
@@ -306,9 +306,9 @@ def test_device_counts_come_from_the_model_in_blocks() -> None:
     got = device.counts(d)
     assert same(got, site_days(site_spec(sc, "entrance"), SEED, [d]).day(0, 0))
     neighbour = d + timedelta(days=1)
-    assert device.cache.get((id(device), neighbour)) is None  # one request, one day
+    assert device.cached(neighbour) is None  # one request, one day
     device.prefetch([neighbour, d + timedelta(days=2)])  # exports draw blocks of days
-    assert device.cache.get((id(device), neighbour)) is not None
+    assert device.cached(neighbour) is not None
     alone = site_days(site_spec(sc, "entrance"), SEED, [neighbour]).day(0, 0)
     assert same(device.counts(neighbour), alone)
     assert device.counts(device.installed - timedelta(days=1)).in_.sum() == 0
@@ -317,8 +317,8 @@ def test_device_counts_come_from_the_model_in_blocks() -> None:
 def test_a_site_device_counts_its_door() -> None:
     sc = mall()
     specs = site_specs(sc)
-    device = Device(sc.devices[1], 1, 5, SimClock(start=1.75e9, speed=0), Store())
-    device.site_spec = specs["south"]
+    site = Site(specs["south"], "north")
+    device = Device(sc.devices[1], 1, 5, SimClock(start=1.75e9, speed=0), Store(), site=site)
     d = date(2025, 3, 5)
     assert same(device.counts(d), site_days(specs["south"], 5, [d]).day(1, 0))
 

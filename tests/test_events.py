@@ -7,9 +7,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from simulator.clock import SimClock
 from simulator.events import EVENT
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import ScenarioError, parse_scenario
 from simulator.store import Store
 from simulator.timeline import parse_duration
@@ -49,7 +49,7 @@ def test_door_closed_counts_nothing_then_opens() -> None:
     fleet = make_fleet()
     dev = fleet.by_id["entrance"]
     fleet.events.inject(ev(kind="door_closed", minutes=60))
-    assert dev.is_door_closed()
+    assert dev.is_door_closed(dev.clock.now())
     i = dev.grid(DAY).index_of(T0)
     c = dev.counts(DAY)
     assert c.in_[i + 1 : i + 60].sum() == 0 and c.out[i + 1 : i + 60].sum() == 0
@@ -57,27 +57,28 @@ def test_door_closed_counts_nothing_then_opens() -> None:
     assert not dev.is_door_closed(T0 + 3601)
     fleet.events.inject(ev(kind="door_closed"))
     fleet.events.inject(ev(kind="door_open", at=_iso(T0 - 60)))  # due in the past: at once
-    assert dev.is_door_closed()  # ... at its own time, before the closing: still closed
+    # ... at its own time, before the closing: still closed
+    assert dev.is_door_closed(dev.clock.now())
 
 
 def test_fps_drop_io_adjust_reboot() -> None:
     fleet = make_fleet()
     dev = fleet.by_id["entrance"]
-    fps = dev.frame_stats().fps
+    fps = dev.frame_stats(dev.clock.now()).fps
     fleet.events.inject(ev(kind="fps", percent=25, minutes=10))
     fleet.events.advance_to(T0 + 120)
-    assert dev.frame_stats().fps < fps * 0.4
+    assert dev.frame_stats(dev.clock.now()).fps < fps * 0.4
     fleet.events.advance_to(T0 + 700)
-    assert dev.frame_stats().fps > fps * 0.6
+    assert dev.frame_stats(dev.clock.now()).fps > fps * 0.6
     fleet.events.inject(ev(kind="io", active=True))
-    assert dev.io_output()
+    assert dev.io_output(dev.clock.now())
     fleet.events.inject(ev(kind="adjust_occupancy", occupancy=5))
-    assert dev.realtime().occupancy == 5
-    frames = dev.frame_count()
+    assert dev.realtime(dev.clock.now()).occupancy == 5
+    frames = dev.frame_count(dev.clock.now())
     fleet.events.inject(ev(kind="reboot"))
-    assert dev.frame_count() == 0 and dev.uptime() == 0
+    assert dev.frame_count(dev.clock.now()) == 0 and dev.uptime(dev.clock.now()) == 0
     fleet.events.advance_to(fleet.clock.now() + 60)
-    assert 0 < dev.frame_count() < frames and dev.uptime() == 60
+    assert 0 < dev.frame_count(dev.clock.now()) < frames and dev.uptime(dev.clock.now()) == 60
     assert dev.counts(DAY).in_.sum() > 0  # stored data kept
 
 
@@ -86,13 +87,13 @@ def test_push_outage_and_restore() -> None:
     fleet = make_fleet(sc)
     out = fleet.events.outages
     fleet.events.inject(ev(kind="push_outage", minutes=30))
-    assert out.down("entrance") and not out.down("entrance", T0 + 1801)
+    assert out.down("entrance", T0) and not out.down("entrance", T0 + 1801)
     fleet.events.inject(ev(kind="push_outage"))
     fleet.events.inject(ev(kind="push_restore", after=3600 * 24))  # start + 1 day: later
     fleet.events.advance_to(T0 + 3600 * 23)
-    assert out.down("entrance")
+    assert out.down("entrance", fleet.clock.now())
     fleet.events.advance_to(T0 + 3600 * 25)
-    assert not out.down("entrance")
+    assert not out.down("entrance", fleet.clock.now())
 
 
 def test_faults_on_and_off_by_events() -> None:
@@ -147,7 +148,7 @@ def test_events_are_durable_and_timeline_loaded_once(tmp_path) -> None:  # type:
     fleet.store.close()
     again = Fleet(sc, SimClock(start=T0 + 900, speed=0), Store(db))
     assert len(again.events.applied()) == 2 and again.events.scheduled() == []
-    assert again.by_id["entrance"].boot_time() == T0 + 600
+    assert again.by_id["entrance"].boot_time(again.by_id["entrance"].clock.now()) == T0 + 600
 
 
 def test_same_exports_however_the_clock_moved() -> None:

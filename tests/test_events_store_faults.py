@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock
 from simulator.scenario import parse_scenario
 from simulator.store import Store, StoreBusy
 from tests.conftest import T0
@@ -43,12 +43,12 @@ def test_events_due_during_a_lock_apply_after_it_once(tmp_path: Path) -> None:
     other = _locked(db)
     fleet.clock.set(T0 + 90)
     assert fleet.events.run_due() == []  # nothing can be recorded: everything stays due
-    assert not dev.io_output() and len(fleet.events.scheduled()) == 3
+    assert not dev.io_output(dev.clock.now()) and len(fleet.events.scheduled()) == 3
     assert fleet.events.run_due() == []  # a second try while locked changes nothing
     other.execute("ROLLBACK")
     done = fleet.events.run_due()
     assert [s.event.kind for s in done] == ["io", "burst"]
-    assert dev.io_output()
+    assert dev.io_output(dev.clock.now())
     after = int(dev.counts(day).in_.sum())
     assert 150 < after - before <= 260  # the burst counted once, not once per try
     marks = {due - T0: applied for _, _, due, _, applied in fleet.store.events()}
@@ -84,4 +84,5 @@ def test_advancing_through_a_locked_event_stops_there_and_says_so(tmp_path: Path
     assert fleet.clock.now() == pytest.approx(T0 + 600)
     assert fleet.events.scheduled() == []
     dev = fleet.by_id["entrance"]
-    assert dev.io_output() and dev.is_door_closed()  # every event took effect
+    now = dev.clock.now()
+    assert dev.io_output(now) and dev.is_door_closed(now)  # every event took effect

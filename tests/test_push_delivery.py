@@ -17,9 +17,9 @@ import trustme
 from aiohttp import web
 
 from simulator.api.app import create_app
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
 from simulator.push import Pusher
+from simulator.runtime.clock import SimClock
 from simulator.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 

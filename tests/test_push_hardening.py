@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from requests.auth import HTTPDigestAuth
 
-from simulator.clock import SimClock
 from simulator.push.sender import READ_LIMIT, post
+from simulator.runtime.clock import SimClock
 from simulator.scenario import PushConfig
 from simulator.store import Store
 from tests.conftest import ClientFactory

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from simulator.clock import SimClock
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
 from simulator.push import payload as pl
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import backoff
+from simulator.runtime.clock import SimClock
 from simulator.scenario import DeviceConfig, PushConfig, Scenario, ScenarioError, parse_scenario
 from simulator.store import Store
 

@@ -22,12 +22,12 @@ def mall() -> Any:
 def test_site_doors_share_one_occupancy_estimate() -> None:
     fleet = mall()
     doors = [fleet.by_id[i] for i in ("parking", "street", "metro")]
-    readings = [d.realtime() for d in doors]
+    readings = [d.realtime(d.clock.now()) for d in doors]
     assert len({(r.occupancy, r.total_in, r.total_out) for r in readings}) == 1
     day = doors[0].local_date(T)
     total_in = sum(int(d.observed(day, T).in_.sum()) for d in doors)
     assert readings[0].total_in == total_in
-    shop = fleet.by_id["shop"].realtime()
+    shop = fleet.by_id["shop"].realtime(fleet.by_id["shop"].clock.now())
     assert shop.total_in == int(fleet.by_id["shop"].observed(day, T).in_.sum())
 
 
@@ -59,7 +59,7 @@ async def test_adjust_on_primary_is_seen_on_secondaries(client_for: ClientFactor
     body = {"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 4000}}
     r = await primary.post("/axis-cgi/a3dpc.cgi", json=body)
     assert "error" not in await r.json()
-    assert fleet.by_id["metro"].realtime().occupancy == 4000
+    assert fleet.by_id["metro"].realtime(fleet.by_id["metro"].clock.now()).occupancy == 4000
     secondary = await client_for(fleet, "operator")
     fleet.bind(fleet.by_id["street"], "127.0.0.1", secondary.port)
     r = await secondary.post("/axis-cgi/a3dpc.cgi", json=body)

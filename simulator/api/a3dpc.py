@@ -143,7 +143,7 @@ def realtime_body(device: Device, r: Realtime) -> bytes:
 async def occupancy(request: web.Request) -> web.Response:
     """Real-time estimated occupancy and the day's totals."""
     device = request[DEVICE]
-    body = realtime_body(device, device.realtime())
+    body = realtime_body(device, device.realtime(device.clock.now()))
     return web.Response(body=body, content_type="application/json")
 
 
@@ -183,7 +183,7 @@ def _adjust(device: Device, params: Any) -> dict[str, Any]:
         raise DeviceError(
             2104, f"Invalid parameter value specified: occupancy must be 0..{MAX_OCCUPANCY}"
         )
-    device.adjust_occupancy(value)
+    device.adjust_occupancy(value, device.clock.now())
     return {
         "message": "Request received, use the occupancy API to confirm that the changes "
         "have taken effect."
@@ -191,7 +191,7 @@ def _adjust(device: Device, params: Any) -> dict[str, Any]:
 
 
 def _restart(device: Device, params: Any) -> dict[str, Any]:
-    device.restart_passthrough()
+    device.restart_passthrough(device.clock.now())
     return {}
 
 

@@ -148,10 +148,10 @@ def create_app(fleet: Fleet) -> web.Application:
 async def boot_devices(app: web.Application) -> None:
     """The devices boot when their web server starts: their frame counters count from here."""
     fleet = app[FLEET]
-    at = float(int(fleet.clock.now()))
+    at = fleet.clock.now()
     for device in fleet.devices:
         if device.booted_at is None:
-            device.booted_at = at
+            device.boot(at)
 
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -19,13 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.api import openapi
 from simulator.api.common import FLEET, whole_number
-from simulator.clock import check_time, epoch_seconds
 from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.events import EVENT, EventError
 from simulator.fleet import Fleet
 from simulator.journal import FILTERS as JOURNAL_FILTERS
 from simulator.journal import Criteria, FilterError, parse_limit
+from simulator.runtime.clock import check_time, epoch_seconds
 from simulator.store import StoreError
 from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSpec, parse_duration
 

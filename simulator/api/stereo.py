@@ -214,7 +214,8 @@ async def counts(request: web.Request) -> web.Response:
 @routes.get("/stereo/fps.json")
 async def fps(request: web.Request) -> web.Response:
     """The real-time frame rate, its averages over the last 5/50/100/1000 frames, the counter."""
-    stats = device_of(request).frame_stats()
+    device = device_of(request)
+    stats = device.frame_stats(device.clock.now())
     body: dict[str, Any] = {"fps": round(stats.fps, 2), "frames": stats.frames}
     body.update({f"fps_{w}": round(stats.averages[w], 2) for w in WINDOWS})
     return _json(body)
@@ -223,7 +224,8 @@ async def fps(request: web.Request) -> web.Response:
 @routes.get("/stereo/io.json")
 async def io(request: web.Request) -> web.Response:
     """The output port's latest signal, as the JSON string "True" or "False"."""
-    return _json("True" if device_of(request).io_output() else "False")
+    device = device_of(request)
+    return _json("True" if device.io_output(device.clock.now()) else "False")
 
 
 def _param_value(value: Any) -> Any:

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import aiohttp
 import numpy as np
 
-from simulator.clock import SimClock, wall_time
 from simulator.device import Device
 from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
+from simulator.runtime.clock import SimClock, wall_time
 from simulator.scenario import PushConfig
 from simulator.store import Store, StoreError
 
