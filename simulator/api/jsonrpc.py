@@ -4,8 +4,9 @@ A request is a JSON object ``{"apiVersion", "context", "method", "params"}``; th
 echoes the context and method around ``data`` or ``error``. Each API is a
 :class:`JsonRpcApi` subclass that supplies its version, its table of methods, its error
 classes and the few rules where the two wire formats differ (the order of the checks, how
-strictly ``context`` is read, the envelope's key order). Every error of a call, raised here,
-by a method or by the domain, is answered by :meth:`JsonRpcApi.error_response`.
+strictly ``context`` is read, the envelope's key order). Errors are raised, never built:
+the device middleware (``api/errors.py``) hands every exception of a call, raised here, by a
+method or by the domain, to its API's :meth:`JsonRpcApi.error_response`.
 """
 
 from __future__ import annotations
