@@ -27,7 +27,7 @@ from simulator import __version__, catalog, export, plot
 from simulator.api.common import whole_number
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
-from simulator.runtime.clock import SimClock, check_time
+from simulator.runtime.clock import SimClock
 from simulator.scenario import ControlConfig, Scenario, ScenarioError, load_scenario
 from simulator.server import (
     Limits,
@@ -37,24 +37,9 @@ from simulator.server import (
     serve_fleet,
 )
 from simulator.store import Store
+from simulator.timeparse import parse_start
 
 log = logging.getLogger("simulator")
-
-
-def parse_start(text: str) -> float:
-    """Parse an ISO 8601 time (a time without an offset is UTC) to epoch seconds."""
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--start: {text!r} is not ISO 8601, e.g. 2024-05-04T10:00:00+02:00"
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    try:
-        return check_time(t.timestamp(), "--start")
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def raise_open_files_limit() -> None:

@@ -25,14 +25,13 @@ from simulator.push import PushSetupError
 from simulator.runtime.clock import SimClock
 from simulator.scenario import Scenario
 from simulator.store import Store
+from simulator.timeparse import parse_start
 
 _ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``export`` subcommand to the command line."""
-    from simulator.cli import parse_start
-
     e = sub.add_parser(
         "export",
         help="write a device's export (the HTTP export's exact bytes) to a file",

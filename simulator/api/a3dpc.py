@@ -15,12 +15,21 @@ from simulator.api.common import (
     api_version,
     calendar_day,
     device_of,
-    load_json,
     requires,
 )
-from simulator.api.errors import RPC_CALL, RpcCall
+from simulator.api.jsonrpc import Call, JsonRpcApi, Method
 from simulator.device import Device, Realtime
-from simulator.errors import DeviceError, FieldProblem, ValidationFailed
+from simulator.errors import (
+    DeviceError,
+    FieldProblem,
+    InternalError,
+    InvalidJson,
+    InvalidParameter,
+    MethodNotSupported,
+    ParameterMissing,
+    ValidationFailed,
+    VersionNotSupported,
+)
 from simulator.model.bins import Resolution, local_midnight
 
 routes = web.RouteTableDef()
@@ -152,37 +161,47 @@ API_VERSION = "1.0"
 MAX_OCCUPANCY = 1_000_000
 
 
-def rpc_response(call: RpcCall, **body: Any) -> web.Response:
-    """A response in the a3dpc.cgi envelope: apiVersion, context (if sent), body, method."""
-    out: dict[str, Any] = {"apiVersion": API_VERSION}
-    if call.context is not None:
-        out["context"] = call.context
-    out.update(body)
-    if call.method is not None:
-        out["method"] = call.method
-    return web.json_response(out)
+class A3dpcCgi(JsonRpcApi):
+    """a3dpc.cgi: a text context, apiVersion checked before the method, method last."""
 
+    error_type = DeviceError
+    internal = InternalError
+    invalid_json = InvalidJson
+    missing = ParameterMissing
+    unsupported_version = VersionNotSupported
+    unknown_method = MethodNotSupported
+    method_first = False
 
-def _check_version(version: Any) -> None:
-    if version is None:
-        raise DeviceError(2103, "Required parameter missing: apiVersion")
-    parsed = api_version(version) if isinstance(version, str) else None
-    if parsed is None:
-        raise DeviceError(2104, "Invalid parameter value specified: apiVersion")
-    if parsed != (1, 0):
-        raise DeviceError(2100, f"API version not supported: {version}")
+    def read_call(self, body: dict[str, Any], call: Call) -> Method:
+        """Context (text or absent), apiVersion, then the method (echoed whatever it is)."""
+        call.context = body.get("context")
+        call.method = body.get("method")
+        call.params = body.get("params")
+        if call.context is not None and not isinstance(call.context, str):
+            call.context = None
+            raise InvalidParameter("context")
+        self.check_version(body.get("apiVersion"))
+        if call.method is None:
+            raise ParameterMissing("method")
+        return self.lookup(call.method)
+
+    def read_version(self, version: Any) -> tuple[int, int] | None:
+        """Only a text ``major[.minor]`` is a version."""
+        return api_version(version) if isinstance(version, str) else None
+
+    def malformed_version(self, version: Any) -> DeviceError:
+        """2104, naming the parameter."""
+        return InvalidParameter("apiVersion")
 
 
 def _adjust(device: Device, params: Any) -> dict[str, Any]:
     if not isinstance(params, dict) or "occupancy" not in params:
-        raise DeviceError(2103, "Required parameter missing: params.occupancy")
+        raise ParameterMissing("params.occupancy")
     value = params["occupancy"]
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DeviceError(2104, "Invalid parameter value specified: occupancy must be an integer")
+        raise InvalidParameter("occupancy must be an integer")
     if not 0 <= value <= MAX_OCCUPANCY:
-        raise DeviceError(
-            2104, f"Invalid parameter value specified: occupancy must be 0..{MAX_OCCUPANCY}"
-        )
+        raise InvalidParameter(f"occupancy must be 0..{MAX_OCCUPANCY}")
     device.adjust_occupancy(value, device.clock.now())
     return {
         "message": "Request received, use the occupancy API to confirm that the changes "
@@ -195,32 +214,13 @@ def _restart(device: Device, params: Any) -> dict[str, Any]:
     return {}
 
 
-METHODS = {"adjustOccupancy": _adjust, "restartPassthroughCountdown": _restart}
+A3DPC_CGI = A3dpcCgi(
+    API_VERSION, {"adjustOccupancy": _adjust, "restartPassthroughCountdown": _restart}
+)
 
 
 @routes.post("/axis-cgi/a3dpc.cgi")
 @requires("operator")
 async def a3dpc_cgi(request: web.Request) -> web.Response:
     """The control methods: adjustOccupancy and restartPassthroughCountdown."""
-    device = device_of(request)
-    call = RpcCall()
-    request[RPC_CALL] = call
-    raw = await request.read()
-    try:
-        body = load_json(raw)
-    except ValueError:
-        raise DeviceError(2101) from None
-    if not isinstance(body, dict):
-        raise DeviceError(2101, "Invalid JSON: the request must be a JSON object")
-    call.context = body.get("context")
-    call.method = body.get("method")
-    if call.context is not None and not isinstance(call.context, str):
-        call.context = None
-        raise DeviceError(2104, "Invalid parameter value specified: context")
-    _check_version(body.get("apiVersion"))
-    if call.method is None:
-        raise DeviceError(2103, "Required parameter missing: method")
-    handler = METHODS.get(call.method) if isinstance(call.method, str) else None
-    if handler is None:
-        raise DeviceError(2102, f"Method not supported: {call.method}")
-    return rpc_response(call, data=handler(device, body.get("params")))
+    return await A3DPC_CGI.handle(request)

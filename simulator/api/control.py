@@ -472,4 +472,4 @@ async def health(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of the control plane."""
-    return web.json_response(openapi.document())
+    return web.json_response(openapi.document(PREFIX, SetClock, Advance, Speed, Reset))

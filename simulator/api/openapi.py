@@ -64,20 +64,19 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @cache
-def document() -> dict[str, Any]:
-    """The control plane's OpenAPI document."""
-    from simulator.api import control
+def document(p: str, *bodies: type[BaseModel]) -> dict[str, Any]:
+    """The control plane's OpenAPI document: its prefix and request body models in.
 
+    The models are named by their class (SetClock, Advance, Speed, Reset), as the
+    operations below refer to them.
+    """
     dev = [{"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}]
     event_schema = EVENT.json_schema(ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = {}
     for name, sch in [
         ("Event", event_schema),
         ("FaultSpec", _schema(FaultSpec)),
-        ("SetClock", _schema(control.SetClock)),
-        ("Advance", _schema(control.Advance)),
-        ("Speed", _schema(control.Speed)),
-        ("Reset", _schema(control.Reset)),
+        *((model.__name__, _schema(model)) for model in bodies),
     ]:
         schemas.update(sch.pop("$defs", {}))
         schemas[name] = sch
@@ -95,7 +94,6 @@ def document() -> dict[str, Any]:
             }
         },
     }
-    p = control.PREFIX
     paths: dict[str, Any] = {
         f"{p}/clock": {"get": _op("Read the simulated clock")},
         f"{p}/clock/set": {"post": _op("Set the clock (forward: due events run)", "SetClock")},

@@ -1,7 +1,7 @@
 """VAPIX device discovery, served by every model: what client libraries ask before anything.
 
 - ``/axis-cgi/apidiscovery.cgi`` and ``/axis-cgi/basicdeviceinfo.cgi``: JSON APIs in the
-  VAPIX envelope, errors as ``{"error": {"code", "message"}}`` with the codes below;
+  VAPIX envelope, errors as ``{"error": {"code", "message"}}`` (``VAPIX_ERROR_CODES``);
 - ``/axis-cgi/param.cgi?action=list``: ``root.Group.Name=value`` lines, an unknown group as
   ``# Error: Error -1 getting param in group '<group>'``;
 - ``/axis-cgi/applications/list.cgi``: the XML list of installed applications.
@@ -9,127 +9,81 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from simulator.api.common import api_version, device_of, load_json
+from simulator.api.common import api_version, device_of
+from simulator.api.jsonrpc import Call, JsonRpcApi, Method
 from simulator.device import Device
+from simulator.errors import (
+    VapixError,
+    VapixInternalError,
+    VapixInvalidJson,
+    VapixInvalidValue,
+    VapixMethodNotSupported,
+    VapixParameterInvalid,
+    VapixPostOnly,
+    VapixVersionNotSupported,
+)
 from simulator.identity import Identity, identity
 
 routes = web.RouteTableDef()
-log = logging.getLogger("simulator.api.vapix")
 
 # ---- the JSON APIs ------------------------------------------------------------------------
 
-#: Error codes of the VAPIX JSON APIs (API discovery, basic device information).
-ERRORS: dict[int, str] = {
-    1000: "Invalid parameter value specified",
-    2002: "HTTP request type not supported. Only POST is supported",
-    2003: "Requested API version is not supported",
-    2004: "Method not supported",
-    4000: "Invalid JSON",
-    4002: "Required parameter missing or invalid",
-    8000: "Internal error",
-}
+SUPPORTED_VERSIONS = "getSupportedVersions"  # every VAPIX JSON API has it, without apiVersion
 
 
-class VapixError(Exception):
-    """An error a VAPIX JSON API reports in its envelope."""
+class VapixJsonApi(JsonRpcApi):
+    """A VAPIX JSON API: POST only, method checked before apiVersion, method before data."""
 
-    def __init__(self, code: int, detail: str | None = None) -> None:
-        self.code = code
-        self.message = detail or ERRORS[code]
-        super().__init__(f"{code}: {self.message}")
+    error_type = VapixError
+    internal = VapixInternalError
+    invalid_json = VapixInvalidJson
+    missing = VapixParameterInvalid
+    unsupported_version = VapixVersionNotSupported
+    unknown_method = VapixMethodNotSupported
+    method_first = True
+    post_only = VapixPostOnly  # GET is routed here to answer 2002
 
+    def __init__(self, version: str, methods: Mapping[str, Method]) -> None:
+        super().__init__(version, {**methods, SUPPORTED_VERSIONS: self._supported_versions})
 
-@dataclass
-class Call:
-    """A JSON API request as far as it was understood, kept for its response."""
+    def _supported_versions(self, device: Device, params: Any) -> dict[str, Any]:
+        return {"apiVersions": [self.version]}
 
-    context: Any = None
-    method: Any = None
-    params: Any = None
+    def read_call(self, body: dict[str, Any], call: Call) -> Method:
+        """Context (ignored unless text), the method, then apiVersion."""
+        if isinstance(body.get("context"), str):
+            call.context = body["context"]
+        if not isinstance(body.get("method"), str):
+            raise VapixParameterInvalid("method")
+        call.method = body["method"]
+        method = self.lookup(call.method)
+        if call.method != SUPPORTED_VERSIONS:
+            self.check_version(body.get("apiVersion"))
+        elif body.get("apiVersion") is not None:
+            raise VapixParameterInvalid(
+                message=f"'apiVersion' must not be provided for method '{SUPPORTED_VERSIONS}'"
+            )
+        call.params = body.get("params")
+        return method
 
+    def read_version(self, version: Any) -> tuple[int, int] | None:
+        """Any JSON value whose text is ``major[.minor]`` (``1`` reads as 1.0)."""
+        return api_version(str(version))
 
-Method = Callable[[Device, Call], dict[str, Any]]
+    def malformed_version(self, version: Any) -> VapixError:
+        """4002, naming the parameter and the value given."""
+        return VapixParameterInvalid(f"apiVersion {version}")
 
-
-@dataclass(frozen=True)
-class JsonApi:
-    """One VAPIX JSON API: its version, methods and its ``getSupportedVersions``."""
-
-    version: str
-    methods: dict[str, Method] = field(default_factory=dict)
-
-    def envelope(self, call: Call, **body: Any) -> web.Response:
-        """The response: apiVersion (not for getSupportedVersions), context if sent, method."""
-        out: dict[str, Any] = {}
-        if call.method != "getSupportedVersions" or "error" in body:
-            out["apiVersion"] = self.version
-        if call.context is not None:
-            out["context"] = call.context
-        if call.method is not None:
-            out["method"] = call.method
-        out.update(body)
-        return web.json_response(out)
-
-    def check_version(self, call: Call, version: Any) -> None:
-        """Methods other than getSupportedVersions need a supported ``apiVersion``."""
-        if call.method == "getSupportedVersions":
-            if version is not None:
-                raise VapixError(
-                    4002, "'apiVersion' must not be provided for method 'getSupportedVersions'"
-                )
-            return
-        if version is None:
-            raise VapixError(4002, "Required parameter missing or invalid: apiVersion")
-        asked, (major, minor) = api_version(str(version)), self.numbers()
-        if asked is None:
-            raise VapixError(4002, f"Required parameter missing or invalid: apiVersion {version}")
-        if asked[0] != major or asked[1] > minor:
-            raise VapixError(2003, f"Requested API version is not supported: {version}")
-
-    def numbers(self) -> tuple[int, int]:
-        """This API's version as (major, minor)."""
-        major, _, minor = self.version.partition(".")
-        return int(major), int(minor)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        """Parse, dispatch, answer; every VapixError becomes this API's error envelope."""
-        call = Call()
-        try:
-            if request.method != "POST":
-                raise VapixError(2002)
-            try:
-                body = load_json(await request.read())
-            except ValueError:
-                raise VapixError(4000) from None
-            if not isinstance(body, dict):
-                raise VapixError(4000, "Invalid JSON: the request must be a JSON object")
-            if isinstance(body.get("context"), str):
-                call.context = body["context"]
-            if not isinstance(body.get("method"), str):
-                raise VapixError(4002, "Required parameter missing or invalid: method")
-            call.method = body["method"]
-            method = self.methods.get(call.method)
-            if method is None and call.method != "getSupportedVersions":
-                raise VapixError(2004, f"Method not supported: {call.method}")
-            self.check_version(call, body.get("apiVersion"))
-            call.params = body.get("params")
-            if method is None:
-                return self.envelope(call, data={"apiVersions": [self.version]})
-            return self.envelope(call, data=method(device_of(request), call))
-        except VapixError as exc:
-            return self.envelope(call, error={"code": exc.code, "message": exc.message})
-        except Exception:
-            log.exception("unexpected failure on %s %s", request.method, request.path)
-            return self.envelope(call, error={"code": 8000, "message": ERRORS[8000]})
+    def states_version(self, call: Call, body: Mapping[str, Any]) -> bool:
+        """getSupportedVersions answers its data without apiVersion."""
+        return call.method != SUPPORTED_VERSIONS or "error" in body
 
 
 DOC = "https://developer.axis.com/vapix/network-video/"
@@ -142,7 +96,7 @@ API_LIST = (
 )
 
 
-def _get_api_list(device: Device, call: Call) -> dict[str, Any]:
+def _get_api_list(device: Device, params: Any) -> dict[str, Any]:
     return {
         "apiList": [
             {"id": i, "version": v, "name": n, "docLink": DOC + page, "status": "official"}
@@ -171,23 +125,23 @@ def basic_properties(ident: Identity) -> dict[str, str]:
     }
 
 
-def _get_all_properties(device: Device, call: Call) -> dict[str, Any]:
+def _get_all_properties(device: Device, params: Any) -> dict[str, Any]:
     return {"propertyList": basic_properties(identity(device.cfg))}
 
 
-def _get_properties(device: Device, call: Call) -> dict[str, Any]:
-    names = call.params.get("propertyList") if isinstance(call.params, dict) else None
+def _get_properties(device: Device, params: Any) -> dict[str, Any]:
+    names = params.get("propertyList") if isinstance(params, dict) else None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise VapixError(4002, "Required parameter missing or invalid: propertyList")
+        raise VapixParameterInvalid("propertyList")
     props = basic_properties(identity(device.cfg))
     unknown = [n for n in names if n not in props]
     if unknown:
-        raise VapixError(1000, f"Invalid parameter value specified: {unknown[0]}")
+        raise VapixInvalidValue(unknown[0])
     return {"propertyList": {n: props[n] for n in names}}
 
 
-API_DISCOVERY = JsonApi("1.0", {"getApiList": _get_api_list})
-BASIC_DEVICE_INFO = JsonApi(
+API_DISCOVERY = VapixJsonApi("1.0", {"getApiList": _get_api_list})
+BASIC_DEVICE_INFO = VapixJsonApi(
     "1.1", {"getAllProperties": _get_all_properties, "getProperties": _get_properties}
 )
 
