@@ -290,7 +290,7 @@ async def loop_stall(repeats: int) -> list[tuple[float, float, float]]:
     from simulator.api.app import create_app
     from simulator.fleet import Fleet
     from simulator.runtime.clock import SimClock
-    from simulator.scenario import Scenario
+    from simulator.schema.scenario import Scenario
 
     start = datetime(2024, 12, 2, 12, tzinfo=UTC).timestamp()  # YEAR ends that day
     fleet = Fleet(Scenario(), SimClock(start=start, speed=0))

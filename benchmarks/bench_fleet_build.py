@@ -12,7 +12,7 @@ import time
 
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import parse_scenario
+from simulator.schema.load import parse_scenario
 
 T0 = 1717767020.0
 

@@ -26,7 +26,7 @@ import numpy as np
 from simulator.model.bins import day_grid
 from simulator.model.site import CHUNK_DAYS, iter_site_days, site_days
 from simulator.model.tables import rate_shape
-from simulator.scenario import CrowdConfig, DeviceConfig, Scenario
+from simulator.schema.scenario import CrowdConfig, DeviceConfig, Scenario
 from simulator.specs import crowd_spec, site_spec
 
 

@@ -35,7 +35,7 @@ from simulator.push import payload
 from simulator.push.schedule import due_count
 from simulator.push.sender import tls_context
 from simulator.runtime.clock import SimClock
-from simulator.scenario import DeviceConfig, PushConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from simulator.scenario import shipped_scenarios
+from simulator.schema.load import shipped_scenarios
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

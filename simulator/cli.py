@@ -28,7 +28,8 @@ from simulator.api.common import whole_number
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
 from simulator.runtime.clock import SimClock
-from simulator.scenario import ControlConfig, Scenario, ScenarioError, load_scenario
+from simulator.schema.load import ScenarioError, load_scenario
+from simulator.schema.scenario import ControlConfig, Scenario
 from simulator.server import (
     Limits,
     ListenError,

@@ -23,8 +23,8 @@ from pydantic import TypeAdapter
 from simulator.device import Device
 from simulator.runtime.clock import check_time
 from simulator.runtime.handlers import IN_MEMORY, RECORDED, PushOutages
+from simulator.schema.timeline import ClockJumpEvent, Event, FaultOnEvent, event_devices
 from simulator.store import StoreBusy, StoreError
-from simulator.timeline import ClockJumpEvent, Event, FaultOnEvent, event_devices
 
 if TYPE_CHECKING:
     from simulator.fleet import Fleet

@@ -23,7 +23,7 @@ from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
 from simulator.runtime.clock import SimClock
-from simulator.scenario import Scenario
+from simulator.schema.scenario import Scenario
 from simulator.store import Store
 from simulator.timeparse import parse_start
 

@@ -12,7 +12,7 @@ from simulator.journal import Journal
 from simulator.push import Pusher
 from simulator.replay import load_recording
 from simulator.runtime.clock import SimClock
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, Scenario
 from simulator.specs import site_specs
 from simulator.store import Store
 

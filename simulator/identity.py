@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from simulator.scenario import DeviceConfig
+from simulator.schema.scenario import DeviceConfig
 
 #: The defaults per device model (``DeviceConfig.model``).
 MODEL_DEFAULTS: dict[str, dict[str, str]] = {

@@ -23,7 +23,7 @@ from simulator.model.bins import IntArray, day_grid
 from simulator.model.calendar import day_plan
 from simulator.model.counter import Restart, occupancy
 from simulator.model.site import SiteDays, site_days
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, Scenario
 from simulator.specs import site_specs
 
 BIN = 15  # minutes per bar of the arrivals panel

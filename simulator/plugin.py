@@ -83,7 +83,8 @@ def _marked(marker: pytest.Mark, request: pytest.FixtureRequest) -> tuple[Scenar
 
 def _key(scenario: ScenarioLike) -> str:
     """What tells two scenarios apart: the file they load from, or their content."""
-    from simulator.scenario import Scenario, scenario_path
+    from simulator.schema.load import scenario_path
+    from simulator.schema.scenario import Scenario
 
     if scenario is None:
         return "<built-in>"
@@ -137,7 +138,7 @@ def p8815_sim(
     request: pytest.FixtureRequest, p8815_scenario: ScenarioLike, _p8815_pool: _Pool
 ) -> SimulatorHandle:
     """The simulator of this test's scenario, reset to its scenario state (and clock)."""
-    from simulator.scenario import ScenarioError
+    from simulator.schema.load import ScenarioError
     from simulator.testing import SimulatorHandle
 
     seed = None

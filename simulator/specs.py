@@ -20,7 +20,7 @@ from simulator.model.specs import (
     PeakSpec,
     SpecialDaySpec,
 )
-from simulator.scenario import (
+from simulator.schema.scenario import (
     WEEKDAYS,
     Burst,
     CounterConfig,

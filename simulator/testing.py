@@ -24,7 +24,8 @@ from typing import Any
 from simulator.client import AsyncControl, Control, ControlError
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import Scenario, load_scenario
+from simulator.schema.load import load_scenario
+from simulator.schema.scenario import Scenario
 from simulator.server import ServedFleet, serve_fleet
 from simulator.store import Store
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from simulator.api.app import create_app
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import Scenario
+from simulator.schema.scenario import Scenario
 
 # A Friday afternoon in Stockholm (CEST, UTC+2).
 T0 = datetime(2024, 6, 7, 13, 30, 20, tzinfo=UTC).timestamp()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]

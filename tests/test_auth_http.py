@@ -16,7 +16,7 @@ from requests.auth import HTTPDigestAuth
 from requests.utils import parse_dict_header
 
 from simulator.api.app import create_app
-from simulator.scenario import AuthConfig, DeviceConfig, Scenario
+from simulator.schema.scenario import AuthConfig, DeviceConfig, Scenario
 from tests.conftest import ClientFactory, make_fleet
 
 OCC = "/a3dpc/api/occupancy"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, Scenario
 from tests.conftest import ClientFactory, make_fleet
 
 NASTY = [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from simulator.cli import main
-from simulator.scenario import parse_scenario
+from simulator.schema.load import parse_scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
 NOW = datetime.fromtimestamp(T0, UTC).isoformat()

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from simulator.api.app import create_app
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import parse_scenario
+from simulator.schema.load import parse_scenario
 from simulator.testing import Simulator
 from tests.conftest import T0, make_fleet
 

@@ -17,7 +17,7 @@ from freezegun import freeze_time
 from requests.auth import HTTPDigestAuth
 
 from simulator.runtime.clock import LAST_TIME, MAX_TIME, SimClock
-from simulator.scenario import DeviceConfig, PushConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.testing import Simulator, ThreadedSimulator
 from tests.conftest import T0
 from tests.serving import free_port

@@ -22,15 +22,8 @@ from simulator.model.tables import (
     size_weights,
 )
 from simulator.runtime.clock import SimClock
-from simulator.scenario import (
-    Burst,
-    CrowdConfig,
-    DeviceConfig,
-    Scenario,
-    ScenarioError,
-    SpecialDay,
-    parse_scenario,
-)
+from simulator.schema.load import ScenarioError, parse_scenario
+from simulator.schema.scenario import Burst, CrowdConfig, DeviceConfig, Scenario, SpecialDay
 from simulator.specs import burst_spec, crowd_spec, doors_spec, site_spec, site_specs
 from simulator.store import Store
 

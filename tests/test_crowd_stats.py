@@ -16,7 +16,8 @@ from simulator.model import rng
 from simulator.model.counter import Restart, occupancy
 from simulator.model.crowd import SiteSpec
 from simulator.model.site import SiteDays, site_days
-from simulator.scenario import CounterConfig, CrowdConfig, DeviceConfig, SpecialDay, parse_scenario
+from simulator.schema.load import parse_scenario
+from simulator.schema.scenario import CounterConfig, CrowdConfig, DeviceConfig, SpecialDay
 from simulator.specs import doors_spec, site_spec
 
 SEED = 2024

@@ -10,9 +10,9 @@ import pytest
 from simulator.events import EVENT
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import ScenarioError, parse_scenario
+from simulator.schema.load import ScenarioError, parse_scenario
+from simulator.schema.timeline import parse_duration
 from simulator.store import Store
-from simulator.timeline import parse_duration
 from tests.conftest import T0, make_fleet
 
 DAY = date(2024, 6, 7)  # T0's local day (13:30 UTC = 15:30 CEST, the store is open)

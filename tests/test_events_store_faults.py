@@ -9,7 +9,7 @@ import pytest
 
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
-from simulator.scenario import parse_scenario
+from simulator.schema.load import parse_scenario
 from simulator.store import Store, StoreBusy
 from tests.conftest import T0
 

@@ -15,7 +15,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from simulator import cli, export
-from simulator.scenario import load_scenario
+from simulator.schema.load import load_scenario
 from simulator.testing import Simulator
 from tests.serving import first_answer, free_port, serving
 

@@ -18,7 +18,7 @@ from requests.auth import HTTPDigestAuth
 
 from simulator.api.app import create_app
 from simulator.device import Chunk, Device
-from simulator.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, Scenario
 from tests.conftest import ClientFactory, make_fleet
 
 WEEK = "start=20240531&end=20240607&resolution="

@@ -11,8 +11,8 @@ import pytest
 
 from simulator.api.app import create_app
 from simulator.fleet import Fleet
-from simulator.scenario import parse_scenario
-from simulator.timeline import FaultSpec
+from simulator.schema.load import parse_scenario
+from simulator.schema.timeline import FaultSpec
 from tests.conftest import make_fleet
 
 OCC = "/a3dpc/api/occupancy"

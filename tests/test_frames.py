@@ -13,7 +13,7 @@ from simulator.model.frames import (
     interval_noise,
     minute_rates,
 )
-from simulator.scenario import FramesConfig, Scenario
+from simulator.schema.scenario import FramesConfig, Scenario
 from simulator.specs import frames_spec
 from simulator.store import Action
 from tests.conftest import T0, make_fleet

@@ -13,7 +13,7 @@ from requests.auth import HTTPDigestAuth
 
 from simulator.api.app import create_app
 from simulator.api.common import bounded_int
-from simulator.scenario import AuthConfig, DeviceConfig, Scenario
+from simulator.schema.scenario import AuthConfig, DeviceConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]

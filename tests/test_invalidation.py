@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from simulator.device import Device
-from simulator.scenario import parse_scenario
-from simulator.timeline import BurstEvent, DoorClosedEvent, IOEvent
+from simulator.schema.load import parse_scenario
+from simulator.schema.timeline import BurstEvent, DoorClosedEvent, IOEvent
 from tests.conftest import T0, make_fleet
 
 FLEET = """

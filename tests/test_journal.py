@@ -16,7 +16,7 @@ from requests.auth import HTTPDigestAuth
 
 from simulator.api.app import create_app
 from simulator.journal import HEADER_COUNT, TARGET_LIMIT, Journal
-from simulator.scenario import parse_scenario
+from simulator.schema.load import parse_scenario
 from simulator.testing import Simulator, ThreadedSimulator
 from tests.conftest import T0, make_fleet
 

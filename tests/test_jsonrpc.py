@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from simulator import errors
 from simulator.api import vapix
 from simulator.errors import ERROR_CODES, METHOD_ERRORS, VAPIX_ERROR_CODES, CodedError
-from simulator.scenario import DeviceConfig, OccupancyConfig, PassthroughConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, OccupancyConfig, PassthroughConfig, Scenario
 from tests.conftest import ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]

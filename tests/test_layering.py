@@ -35,9 +35,9 @@ def foreign_imports(source: str) -> list[str]:
 @pytest.mark.parametrize(
     ("source", "foreign"),
     [
-        ("from simulator.scenario import CrowdConfig", ["simulator.scenario"]),
+        ("from simulator.schema.scenario import CrowdConfig", ["simulator.schema.scenario"]),
         ("import pydantic", ["pydantic"]),
-        ("from simulator import scenario, model", ["simulator.scenario"]),
+        ("from simulator import schema, model", ["simulator.schema"]),
         ("if TYPE_CHECKING:\n    from simulator.device import Device", ["simulator.device"]),
         ("from simulator.model.bins import IntArray\nfrom . import rng", []),
         ("import numpy.typing as npt\nfrom datetime import date", []),

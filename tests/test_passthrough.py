@@ -9,7 +9,7 @@ import pytest
 
 from simulator.fleet import Fleet
 from simulator.model.passthrough import countdown
-from simulator.scenario import DeviceConfig, IOConfig, PassthroughConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, IOConfig, PassthroughConfig, Scenario
 from simulator.store import Action
 from tests.conftest import T0, ClientFactory, make_fleet
 

@@ -20,7 +20,7 @@ from simulator.api.app import create_app
 from simulator.fleet import Fleet
 from simulator.push import Pusher
 from simulator.runtime.clock import SimClock
-from simulator.scenario import DeviceConfig, PushConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 
 T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()  # 12:30:20 in Stockholm
@@ -545,7 +545,7 @@ async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
     """The timeline's push_outage/push_restore drive a real pusher against a live receiver."""
     from pydantic import TypeAdapter
 
-    from simulator.timeline import Event
+    from simulator.schema.timeline import Event
 
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)

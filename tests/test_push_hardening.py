@@ -22,7 +22,7 @@ from requests.auth import HTTPDigestAuth
 
 from simulator.push.sender import READ_LIMIT, post
 from simulator.runtime.clock import SimClock
-from simulator.scenario import PushConfig
+from simulator.schema.scenario import PushConfig
 from simulator.store import Store
 from tests.conftest import ClientFactory
 from tests.test_control import TOKEN

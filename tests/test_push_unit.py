@@ -17,7 +17,8 @@ from simulator.push import payload as pl
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import backoff
 from simulator.runtime.clock import SimClock
-from simulator.scenario import DeviceConfig, PushConfig, Scenario, ScenarioError, parse_scenario
+from simulator.schema.load import ScenarioError, parse_scenario
+from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 
 T0 = datetime(2024, 6, 5, 10, 30, tzinfo=UTC).timestamp()

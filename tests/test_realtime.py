@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from simulator.device import Device
-from simulator.scenario import DeviceConfig, OccupancyConfig, Scenario, load_scenario
+from simulator.schema.load import load_scenario
+from simulator.schema.scenario import DeviceConfig, OccupancyConfig, Scenario
 from simulator.store import Action
 from tests.conftest import T0, make_fleet
 

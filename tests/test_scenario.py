@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from simulator.schema.load import ScenarioError, load_scenario, parse_scenario
+from simulator.schema.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from simulator.scenario import ScenarioError, load_scenario, shipped_scenarios
+from simulator.schema.load import ScenarioError, load_scenario, shipped_scenarios
 from simulator.testing import ThreadedSimulator
 from tests.serving import first_answer, free_port, serving
 

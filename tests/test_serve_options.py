@@ -14,7 +14,8 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from simulator.cli import control_token
-from simulator.scenario import Scenario, parse_scenario
+from simulator.schema.load import parse_scenario
+from simulator.schema.scenario import Scenario
 from tests.serve_ready import ROOT, serve_ready
 
 MALL = str(ROOT / "scenarios" / "mall.yaml")

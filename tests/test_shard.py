@@ -11,7 +11,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from simulator.cli import parse_shard
-from simulator.scenario import load_scenario, parse_scenario
+from simulator.schema.load import load_scenario, parse_scenario
 from tests.conftest import T0, make_fleet
 from tests.serving import first_answer, free_port, serving
 

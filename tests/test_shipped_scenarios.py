@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from simulator.api.common import MODEL_APIS
-from simulator.scenario import load_scenario
+from simulator.schema.load import load_scenario
 from simulator.testing import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ async def test_replay_exports_the_recording_byte_for_byte() -> None:
 
 def test_replay_errors_are_located(tmp_path: Path) -> None:
     from simulator.replay import ReplayError, parse_recording
-    from simulator.scenario import ScenarioError
+    from simulator.schema.load import ScenarioError
 
     f = tmp_path / "s.yaml"
     f.write_text("devices:\n  - replay: {file: missing.csv}\n")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.scenario import load_scenario
+from simulator.schema.load import load_scenario
 from tests.conftest import ClientFactory, make_fleet
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from simulator.fleet import Fleet
-from simulator.scenario import DeviceConfig, PassthroughConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, PassthroughConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]

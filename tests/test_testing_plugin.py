@@ -207,7 +207,7 @@ def test_overriding_the_scenario_fixture_is_used_in_every_module(
         "def test_b(p8815_sim):\n"
         "    assert list(p8815_sim.devices) == ['legacy']\n",
         test_c="import pytest\n"
-        "from simulator.scenario import Scenario\n"
+        "from simulator.schema.scenario import Scenario\n"
         "@pytest.fixture\n"
         "def p8815_scenario():\n"
         "    return Scenario.model_validate({'devices': [{'id': 'built'}]})\n"

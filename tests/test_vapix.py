@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from axis.device import AxisDevice
 from axis.models.configuration import Configuration
 
-from simulator.scenario import DeviceConfig, ProductConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, ProductConfig, Scenario
 from tests.conftest import ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]

@@ -26,8 +26,14 @@ from simulator.fleet import Fleet
 from simulator.journal import FILTERS as JOURNAL_FILTERS
 from simulator.journal import Criteria, FilterError, parse_limit
 from simulator.runtime.clock import check_time, epoch_seconds
+from simulator.schema.timeline import (
+    EVENT_KINDS,
+    FaultOffEvent,
+    FaultOnEvent,
+    FaultSpec,
+    parse_duration,
+)
 from simulator.store import StoreError
-from simulator.timeline import EVENT_KINDS, FaultOffEvent, FaultOnEvent, FaultSpec, parse_duration
 
 log = logging.getLogger("simulator.control")
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from simulator.timeline import FaultSpec, LatencySpec
+from simulator.schema.timeline import FaultSpec, LatencySpec
 
 Call = Callable[[], Awaitable[web.StreamResponse]]
 Fault = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from simulator.events import EVENT
-from simulator.timeline import FaultSpec
+from simulator.schema.timeline import FaultSpec
 
 _ERROR = {
     "description": "bad input: the field at fault and why",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +17,7 @@ from simulator.model.counter import Counts, partial
 from simulator.model.crowd import SiteSpec
 from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
 from simulator.runtime.clock import SimClock
-from simulator.scenario import Burst, DeviceConfig, installed_date
+from simulator.schema.scenario import Burst, DeviceConfig
 from simulator.specs import burst_spec, doors_spec, frames_spec
 from simulator.store import Store
 
@@ -33,6 +33,13 @@ def on_grid(t: float) -> float:
     """
     return float(math.floor(t))
 
+
+def installed_date(device: DeviceConfig, sim_start: float) -> date:
+    """The date the device started counting: configured, or one year before the start."""
+    if device.installed is not None:
+        return device.installed
+    local = datetime.fromtimestamp(sim_start, UTC).astimezone(device.tz).date()
+    return local - timedelta(days=365)
 
 class Bursts:
     """Bursts injected at run time into one site, by local day, with a revision."""

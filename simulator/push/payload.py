@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator.device import Device
 from simulator.model.counter import Counts
-from simulator.scenario import DeviceConfig, PushConfig
+from simulator.schema.scenario import DeviceConfig, PushConfig
 
 API_NAME = "Axis Retail Data"
 API_VERSION = "0.4"

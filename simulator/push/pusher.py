@@ -30,7 +30,7 @@ from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
 from simulator.runtime.clock import SimClock, wall_time
-from simulator.scenario import PushConfig
+from simulator.schema.scenario import PushConfig
 from simulator.store import Store, StoreError
 
 log = logging.getLogger("simulator.push")

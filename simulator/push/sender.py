@@ -11,7 +11,7 @@ from functools import lru_cache
 import aiohttp
 import numpy as np
 
-from simulator.scenario import PushConfig
+from simulator.schema.scenario import PushConfig
 
 READ_LIMIT = 64 * 1024  # bytes of a receiver's answer read at most; the rest is never read
 

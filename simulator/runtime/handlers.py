@@ -14,8 +14,8 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from simulator.device import Device
-from simulator.scenario import Burst
-from simulator.timeline import (
+from simulator.schema.scenario import Burst
+from simulator.schema.timeline import (
     AdjustEvent,
     BurstEvent,
     DoorClosedEvent,

@@ -1,0 +1,1 @@
+"""Scenario files: the schema (pydantic models, ``scenario``, ``timeline``) and ``load``."""
