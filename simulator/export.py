@@ -22,7 +22,7 @@ from simulator.device import Chunk, Device
 from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
 from simulator.push import PushSetupError
-from simulator.runtime.clock import SimClock
+from simulator.runtime.clock import SimClock, wall_time
 from simulator.schema.scenario import Scenario
 from simulator.store import Store
 from simulator.timeparse import parse_start
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
     """Run ``p8815-sim export``; the exit status."""
     now = args.now
     if now is None:
-        now = scenario.start.timestamp() if scenario.start is not None else time.time()
+        now = scenario.start.timestamp() if scenario.start is not None else wall_time()
     if args.db and not Path(args.db).is_file():
         print(f"p8815-sim export: --db {args.db}: no such file", file=sys.stderr)
         return 2

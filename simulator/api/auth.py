@@ -17,10 +17,11 @@ import hashlib
 import hmac
 import os
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from simulator.runtime.clock import wall_time
 
 Role = Literal["viewer", "operator", "administrator"]
 ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "administrator": 2}
@@ -40,11 +41,6 @@ def role_allows(have: str, need: str) -> bool:
     if have not in ROLE_RANK or need not in ROLE_RANK:
         return False
     return ROLE_RANK[have] >= ROLE_RANK[need]
-
-
-def _wall_clock() -> float:
-    """Return ``time.time()`` looked up at call time (so freezegun can patch it)."""
-    return time.time()
 
 
 def _b(text: str) -> bytes:
@@ -160,7 +156,7 @@ class DigestAuthenticator:
         nonce_lifetime: float = 300.0,
         strict_nc: bool = False,
         secret: bytes | None = None,
-        wall: Callable[[], float] = _wall_clock,
+        wall: Callable[[], float] = wall_time,
         nc_table_size: int = _NC_CAP,
     ) -> None:
         if algorithm not in ("MD5", "SHA-256"):
