@@ -122,12 +122,6 @@ def box_muller(u1: FloatArray, u2: FloatArray) -> FloatArray:
     return result
 
 
-def normal(keys: U64Array, j: int) -> FloatArray:
-    """Standard normal values from outputs ``2j`` and ``2j + 1`` (Box–Muller)."""
-    u = uniforms(keys, 2 * j, 2)
-    return box_muller(u[:, 0], u[:, 1])
-
-
 def gamma(keys: U64Array, shape: FloatArray) -> FloatArray:
     """One Gamma(shape, 1) value per key, exactly (Marsaglia & Tsang 2000).
 
