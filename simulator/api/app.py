@@ -9,7 +9,7 @@ from time import perf_counter, time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc, control, faults, stereo, vapix
+from simulator.api import a3dpc, control, faults, openapi, stereo, vapix
 from simulator.api.auth import DigestAuthenticator, role_allows
 from simulator.api.common import DEVICE, RUNTIME, route_policy
 from simulator.api.errors import error_response
@@ -159,9 +159,15 @@ def create_app(runtime: Runtime) -> web.Application:
     app.add_routes(stereo.routes)
     app.add_routes(vapix.routes)
     app.add_routes(control.routes)
+    app.router.add_get(f"{control.PREFIX}/openapi.json", openapi_json)
     app.on_startup.append(boot_devices)
     app.cleanup_ctx.append(runtime_ctx)
     return app
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of the control plane (no token asked)."""
+    return web.json_response(openapi.document())
 
 
 async def boot_devices(app: web.Application) -> None:

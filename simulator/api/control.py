@@ -17,7 +17,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from simulator.api import openapi
 from simulator.api.common import RUNTIME, whole_number
 from simulator.api.faults import FAULTS, Faults
 from simulator.device import Device
@@ -468,9 +467,3 @@ async def health(request: web.Request) -> web.Response:
     rt = _runtime(request)
     served = len(rt.fleet.served)
     return web.json_response({"status": "ok", "devices": served, "time": _iso(rt.clock.now())})
-
-
-@routes.get(f"{PREFIX}/openapi.json")
-async def openapi_json(request: web.Request) -> web.Response:
-    """The OpenAPI document of the control plane."""
-    return web.json_response(openapi.document())
