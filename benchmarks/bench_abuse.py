@@ -288,12 +288,12 @@ async def loop_stall(repeats: int) -> list[tuple[float, float, float]]:
     from aiohttp.test_utils import TestServer
 
     from simulator.api.app import create_app
-    from simulator.fleet import Fleet
     from simulator.runtime.clock import SimClock
+    from simulator.runtime.runtime import Runtime
     from simulator.schema.scenario import Scenario
 
     start = datetime(2024, 12, 2, 12, tzinfo=UTC).timestamp()  # YEAR ends that day
-    fleet = Fleet(Scenario(), SimClock(start=start, speed=0))
+    fleet = Runtime(Scenario(), SimClock(start=start, speed=0))
     server = TestServer(create_app(fleet), host=HOST)
     await server.start_server()
     url = str(server.make_url(YEAR))

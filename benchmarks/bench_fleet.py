@@ -1,4 +1,4 @@
-"""Fleet load benchmark, run by hand: ``python benchmarks/bench_fleet.py [--seconds 10]``.
+"""Runtime load benchmark, run by hand: ``python benchmarks/bench_fleet.py [--seconds 10]``.
 
 One simulator process serves ``scenarios/fleet-1000.yaml`` with ``--ip-per-device`` (device i
 on 127.0.1.(1+i), all on one port) at ``--speed 60``, pinned to one core. A load generator on

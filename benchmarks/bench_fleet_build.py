@@ -1,8 +1,8 @@
-"""Fleet construction benchmark, run by hand: ``python benchmarks/bench_fleet_build.py``.
+"""Runtime construction benchmark, run by hand: ``python benchmarks/bench_fleet_build.py``.
 
 Builds the fleets of 1,000, 10,000 and 100,000 devices of a ``fleet:`` template (the
 scenario is parsed first, not timed) and prints the seconds and microseconds per device of
-``Fleet(...)``: building must stay linear in the number of devices.
+``Runtime(...)``: building must stay linear in the number of devices.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 
 T0 = 1717767020.0
@@ -23,7 +23,7 @@ def build_seconds(count: int) -> float:
         f"seed: 5\nfleet: {{count: {count}, id_prefix: door-, serial_start: ACCC8E200000}}\n"
     )
     t0 = time.perf_counter()
-    Fleet(scenario, SimClock(start=T0, speed=0))
+    Runtime(scenario, SimClock(start=T0, speed=0))
     return time.perf_counter() - t0
 
 

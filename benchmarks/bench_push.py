@@ -30,11 +30,11 @@ import numpy as np
 import trustme
 from aiohttp import web
 
-from simulator.fleet import Fleet
 from simulator.push import payload
 from simulator.push.schedule import due_count
 from simulator.push.sender import tls_context
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 
@@ -139,11 +139,11 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
     # Start one simulated second after a minute boundary: the first pushes are due in 59 s.
     start = datetime(2024, 6, 5, 10, 0, 1, tzinfo=UTC).timestamp()
     clock = SimClock(start=start, speed=args.speed)
-    fleet = Fleet(sc, clock, Store(db))
+    fleet = Runtime(sc, clock, Store(db))
     pusher = fleet.pusher
 
     # Baseline bodies: what the simulator will send, built once, sent by a plain client.
-    dev = fleet.devices[0]
+    dev = fleet.fleet.devices[0]
     bodies = [
         payload.wire_body(
             payload.stored_body(dev, int(start) - 60 * k, int(start) - 60 * k + 60), start, dev.tz
@@ -155,7 +155,7 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
 
     clock.set(start)
     c0, w0 = time.process_time(), time.perf_counter()
-    await pusher.start()
+    await fleet.start()
     try:
         await asyncio.sleep(args.seconds)
         clock.set_speed(0)
@@ -164,10 +164,10 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
         await pusher.wait_idle(timeout=120)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     finally:
-        await pusher.stop()
+        await fleet.stop()
 
     expected_per_device = due_count(start - 1, sim_end, 1)
-    deliveries = [d for dv in fleet.devices for d in pusher.deliveries(dv.id)]
+    deliveries = [d for dv in fleet.fleet.devices for d in pusher.deliveries(dv.id)]
     ok = [d for d in deliveries if d.ok]
     late_sim = [d.sim_time - d.interval_end for d in ok]
     late_wall = [x / args.speed for x in late_sim]
@@ -176,8 +176,8 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
     for i in range(args.devices):
         got = len(stats["per"].get(f"accc8e{i:06x}", []))
         missing += max(0, expected_per_device - got)
-    produced = sum(pusher.stats(dv.id).produced for dv in fleet.devices)
-    failed = sum(pusher.stats(dv.id).failed_attempts for dv in fleet.devices)
+    produced = sum(pusher.stats(dv.id).produced for dv in fleet.fleet.devices)
+    failed = sum(pusher.stats(dv.id).failed_attempts for dv in fleet.fleet.devices)
     interval_s = 60.0
     cpu_ms = 1000 * cpu / max(1, len(ok))
     print(

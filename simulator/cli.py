@@ -25,9 +25,9 @@ from typing import Any
 
 from simulator import __version__, catalog, export, plot
 from simulator.api.common import whole_number
-from simulator.fleet import Fleet
 from simulator.push import PushSetupError
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, load_scenario
 from simulator.schema.scenario import ControlConfig, Scenario
 from simulator.server import (
@@ -347,7 +347,7 @@ def write_ready_file(path: str, doc: dict[str, Any]) -> None:
 
 def ready_document(served: ServedFleet, token: str | None) -> dict[str, Any]:
     """What ``--ready-file`` holds: the scenario, the control plane's URL and token, each device."""
-    fleet = served.fleet
+    fleet = served.runtime.fleet
     first = next(iter(served.addresses), None)
     devices = [
         {"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": served.url(d.id)}
@@ -364,7 +364,7 @@ def ready_document(served: ServedFleet, token: str | None) -> dict[str, Any]:
 
 def readiness_line(served: ServedFleet) -> str:
     """The line that says the simulator is up, naming where (the first and last few devices)."""
-    fleet, clock = served.fleet, served.fleet.clock
+    fleet, clock = served.runtime.fleet, served.runtime.clock
     urls = [f"{i} {served.url(i)}" for i in served.addresses]
     where = ", ".join(urls) if len(urls) <= 4 else f"{', '.join(urls[:2])}, ..., {urls[-1]}"
     return (
@@ -389,9 +389,9 @@ async def serve(
     loop = asyncio.get_running_loop()
     access = logging.getLogger("simulator.access") if args.access_log else None
     try:
-        fleet = Fleet(scenario, clock, store, seed=args.seed, shard=args.shard)
+        runtime = Runtime(scenario, clock, store, seed=args.seed, shard=args.shard)
         served = await serve_fleet(
-            fleet,
+            runtime,
             args.host,
             args.port,
             ip_per_device=args.ip_per_device,
@@ -411,13 +411,13 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
         if args.ready_file:
             try:
-                write_ready_file(args.ready_file, ready_document(served, fleet.control_token))
+                write_ready_file(args.ready_file, ready_document(served, runtime.control_token))
             except OSError as e:
                 raise StartError(f"--ready-file {args.ready_file}: {e.strerror or e}") from None
         log.info(
             "%d device(s) of '%s' listening; at most %d connections open",
             len(served.addresses),
-            fleet.scenario.name,
+            scenario.name,
             served.guard.cap,
         )
         if token_note:
@@ -426,7 +426,7 @@ async def serve(
         await stop.wait()
     finally:
         await served.cleanup()
-        fleet.store.close()
+        store.close()
 
 
 def check_ip_per_device(host: str, count: int) -> str | None:

@@ -21,8 +21,9 @@ from simulator.api import a3dpc, render
 from simulator.device import Chunk, Device
 from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
-from simulator.push import PushSetupError
 from simulator.runtime.clock import SimClock, wall_time
+from simulator.runtime.runtime import timeline_of
+from simulator.runtime.scheduler import Scheduler
 from simulator.schema.scenario import Scenario
 from simulator.store import Store
 from simulator.timeparse import parse_start
@@ -120,9 +121,15 @@ class Progress:
 
 
 def open_fleet(scenario: Scenario, now: float, seed: int | None, db: str | None) -> Fleet:
-    """The scenario's fleet as a server started at ``now`` (clock frozen) would have it."""
+    """The scenario's fleet as a server started at ``now`` (clock frozen) would have it.
+
+    Its timeline is loaded and what was due at the start applied (bursts shape the counts),
+    without push: nothing is sent, and no push setting (a CA file) is read.
+    """
     store = Store(Path(db), check_writable=False) if db else Store()
-    fleet = Fleet(scenario, SimClock(start=now, speed=0), store, seed=seed)
+    clock = SimClock(start=now, speed=0)
+    fleet = Fleet(scenario, clock, store, seed=seed)
+    timeline_of(fleet, store, Scheduler(clock))
     return fleet
 
 
@@ -189,11 +196,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
     if args.db and not Path(args.db).is_file():
         print(f"p8815-sim export: --db {args.db}: no such file", file=sys.stderr)
         return 2
-    try:
-        fleet = open_fleet(scenario, now, args.seed, args.db)
-    except PushSetupError as e:  # a device's push settings cannot work (e.g. its CA file)
-        print(f"p8815-sim export: {e}", file=sys.stderr)
-        return 2
+    fleet = open_fleet(scenario, now, args.seed, args.db)
     ids = args.device or [d.id for d in fleet.devices]
     unknown = [i for i in ids if i not in fleet.by_id]
     if unknown:

@@ -1,31 +1,15 @@
-"""The simulator's devices, their clock and store, and which address each one answers on."""
+"""The simulator's devices, their sites, and which address each one answers on."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from simulator.api.auth import DigestAuthenticator
-from simulator.api.faults import Faults
 from simulator.device import DayCache, Device, Site
-from simulator.events import EventScheduler, install_push_gate
-from simulator.journal import Journal
-from simulator.push import Pusher
 from simulator.replay import load_recording
 from simulator.runtime.clock import SimClock
-from simulator.schema.scenario import DeviceConfig, Scenario
+from simulator.schema.scenario import Scenario
 from simulator.specs import site_specs
 from simulator.store import Store
-
-
-def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
-    """The Digest checker of one device: realm AXIS_<serial>, its users and auth policy."""
-    return DigestAuthenticator(
-        realm=f"AXIS_{cfg.serial_upper}",
-        users={u.name: (u.password, u.role) for u in cfg.users},
-        algorithm=cfg.auth.algorithm,
-        nonce_lifetime=cfg.auth.nonce_lifetime_s,
-        strict_nc=cfg.auth.strict_nc,
-    )
 
 
 def http_url(host: str, port: int) -> str:
@@ -64,7 +48,10 @@ def build_sites(scenario: Scenario) -> dict[str, Site]:
 
 
 class Fleet:
-    """All devices of a scenario, sharing one clock, one store and one day cache."""
+    """All devices of a scenario (their sites, the shard served, their addresses).
+
+    The devices share one clock, one store and one day cache.
+    """
 
     def __init__(
         self,
@@ -97,49 +84,13 @@ class Fleet:
             for i, cfg in enumerate(scenario.devices)
         ]
         self.by_id = {d.id: d for d in self.devices}
-        self.auth = {d.id: authenticator_for(d.cfg) for d in self.devices}
+        #: The simulated time at start-up (devices boot then; ``after`` events count from it).
+        self.sim_start = start
         self._addresses: dict[tuple[str, int], Device] = {}
         self._first_address: dict[str, tuple[str, int]] = {}
         self._any_address: dict[int, Device] = {}
         self.shard = shard
         self.served = [d for d in self.devices if in_shard(d, shard)]
-        self.pusher = Pusher(self.served, clock, self.store, seed=self.seed)
-        self._setup_control(start)
-
-    # ---- the control plane's side: events, faults, journal, reset ------------------------
-    def _setup_control(self, start: float) -> None:
-        """Bursts shared by a site's doors, replays, journal, faults, and the timeline."""
-        self.sim_start = start
-        self.control_token = self.scenario.control.token
-        ctl = self.scenario.control
-        self.journal = Journal(ctl.journal_size, ctl.journal_bytes)
-        self.faults = Faults(seed=self.seed)
-        self.events = EventScheduler(self, start)
-        self.events.load()
-        self.events.run_due(start)
-        install_push_gate(self)
-
-    def reset(self, device: str | None = None, clock: bool = True) -> None:
-        """Back to the scenario's state: one device (its actions, events, journal) or all.
-
-        The whole simulator also gets its clock back (start and speed) unless ``clock`` is
-        False; data pushed already stays pushed. Timeline events due by then happen again.
-        """
-        if device is not None:
-            self.store.clear(device)
-            self.store.events_reset(device)
-            self.journal.clear(device)
-        else:
-            self.store.clear()
-            self.store.events_reset()
-            self.journal.clear()
-            if clock:  # back to its start, or to following the wall clock
-                self.clock.reset()
-                for d in self.devices:
-                    d.boot(self.sim_start)
-        self.events.load()
-        self.events.run_due()
-        self.pusher.poke()
 
     def address_of(self, device: Device) -> tuple[str, int] | None:
         """The first address a device answers on, if it is bound."""

@@ -27,7 +27,8 @@ from aiohttp.web_log import AccessLogger
 
 from simulator.api.app import create_app
 from simulator.device import Device
-from simulator.fleet import Fleet, http_url
+from simulator.fleet import http_url
+from simulator.runtime.runtime import Runtime
 
 log = logging.getLogger("simulator.server")
 
@@ -486,9 +487,9 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 @dataclass
 class ServedFleet:
-    """A fleet being served: its runner, each device's bound addresses, the connection guard."""
+    """A runtime being served: its runner, each device's bound addresses, the connection guard."""
 
-    fleet: Fleet
+    runtime: Runtime
     runner: web.AppRunner
     guard: ConnectionGuard
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -503,7 +504,7 @@ class ServedFleet:
 
 
 async def serve_fleet(
-    fleet: Fleet,
+    runtime: Runtime,
     host: str = "127.0.0.1",
     port: int = 0,
     *,
@@ -513,18 +514,19 @@ async def serve_fleet(
     access_log: logging.Logger | None = None,
     access_log_format: str = AccessLogger.LOG_FORMAT,
 ) -> ServedFleet:
-    """Serve ``devices`` (default: the fleet's served shard) of ``fleet`` on ``host``.
+    """Serve ``devices`` (default: the fleet's served shard) of ``runtime`` on ``host``.
 
     Device *i* listens on ``port + i`` (``port`` 0: a free port each), or with
     ``ip_per_device`` on ``host + i`` at ``port``. Requests are routed by the bound socket
     address, so any spelling or name of ``host`` works. Raises :class:`ListenError` naming
     the address and device that cannot be bound (nothing is left listening then).
     """
-    runner = web.AppRunner(create_app(fleet), access_log=access_log)
+    fleet = runtime.fleet
+    runner = web.AppRunner(create_app(runtime), access_log=access_log)
     await runner.setup()
     _tell_requests(runner)
     guard = ConnectionGuard(limits)
-    served = ServedFleet(fleet, runner, guard)
+    served = ServedFleet(runtime, runner, guard)
     handler_args = {"access_log": access_log, "access_log_format": access_log_format}
     try:
         for device in fleet.served if devices is None else devices:
@@ -544,7 +546,8 @@ async def serve_fleet(
         await runner.cleanup()
         raise
     if limits.max_connections is None:
-        reserve = RESERVED_FILES + (fleet.pusher.connections if fleet.pusher.active else 0)
+        pusher = runtime.pusher
+        reserve = RESERVED_FILES + (pusher.connections if pusher.active else 0)
         guard.cap = connection_cap(reserve)
     return served
 

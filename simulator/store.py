@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS sim_events (
 """
 
 
+#: The first and longest wait (wall seconds) before writing again after a failed write.
+STORE_RETRY_S = (0.05, 1.0)
+
+
+def retry_delay(failures: int) -> float:
+    """Wall seconds before the next write after ``failures`` failed ones: doubling, capped."""
+    first, longest = STORE_RETRY_S
+    return float(min(longest, first * 2 ** min(max(failures, 1) - 1, 16)))
+
+
 class StoreError(RuntimeError):
     """The database failed a statement (read-only, disk full, corrupt...)."""
 
@@ -337,18 +347,7 @@ class Store:
         """How many entries of a device are in the outbox (delivered ones not yet removed too)."""
         return self._outbox_sizes.get(device, 0)
 
-    def outbox_clear(self, device: str | None = None) -> None:
-        """Forget the outbox and cursor of one device, or of all devices."""
-        if device is None:
-            self._db.execute("DELETE FROM push_outbox")
-            self._db.execute("DELETE FROM push_cursor")
-            self._outbox_sizes.clear()
-        else:
-            self._db.execute("DELETE FROM push_outbox WHERE device = ?", (device,))
-            self._db.execute("DELETE FROM push_cursor WHERE device = ?", (device,))
-            self._outbox_sizes.pop(device, None)
-
-    # ---- scheduled and injected events (simulator/events.py) -----------------------------
+    # ---- scheduled and injected events (simulator/runtime/events.py) -----------------------------
     def event_add(self, due: float, body: str, device: str | None, key: str | None = None) -> int:
         """Durably record an event; a ``key`` already present is kept. Returns its id."""
         if key is not None:

@@ -24,6 +24,7 @@ from typing import Any
 from simulator.client import AsyncControl, Control, ControlError
 from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import load_scenario
 from simulator.schema.scenario import Scenario
 from simulator.server import ServedFleet, serve_fleet
@@ -97,9 +98,14 @@ class Simulator:
         self._served: ServedFleet | None = None
 
     @property
+    def runtime(self) -> Runtime:
+        """The running runtime: clock, scheduler, push, journal (for in-process inspection)."""
+        return self._runtime
+
+    @property
     def fleet(self) -> Fleet:
         """The running fleet (for in-process inspection)."""
-        return self._fleet
+        return self._runtime.fleet
 
     @property
     def url(self) -> str:
@@ -127,16 +133,16 @@ class Simulator:
         return info.users
 
     async def start(self) -> Simulator:
-        """Build the fleet and serve it."""
+        """Build the runtime and serve its fleet."""
         start, speed = self._clock_args
         clock = SimClock(start=start, speed=speed)
-        self._fleet = Fleet(self.scenario, clock, Store(self._db), self.seed)
+        self._runtime = Runtime(self.scenario, clock, Store(self._db), self.seed)
         wanted = set(self._only) if self._only is not None else None
-        devices = [d for d in self._fleet.devices if wanted is None or d.id in wanted]
+        devices = [d for d in self._runtime.fleet.devices if wanted is None or d.id in wanted]
         try:
-            self._served = await serve_fleet(self._fleet, self.host, self.port, devices=devices)
+            self._served = await serve_fleet(self._runtime, self.host, self.port, devices=devices)
         except BaseException:
-            self._fleet.store.close()
+            self._runtime.store.close()
             raise
         for d in devices:
             users = {u.name: u.password for u in d.cfg.users}
@@ -148,7 +154,7 @@ class Simulator:
         if self._served is not None:
             await self._served.cleanup()
             self._served = None
-            self._fleet.store.close()
+            self._runtime.store.close()
 
     async def __aenter__(self) -> Simulator:
         return await self.start()

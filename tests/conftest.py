@@ -14,8 +14,8 @@ import trustme
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import Scenario
 
 # A Friday afternoon in Stockholm (CEST, UTC+2).
@@ -29,13 +29,13 @@ def make_fleet(
     at: float = T0,
     seed: int | None = None,
     shard: tuple[int, int] = (0, 1),
-) -> Fleet:
+) -> Runtime:
     """A fleet of the scenario with the clock frozen at ``at``."""
-    return Fleet(scenario or Scenario(), SimClock(start=at, speed=0), seed=seed, shard=shard)
+    return Runtime(scenario or Scenario(), SimClock(start=at, speed=0), seed=seed, shard=shard)
 
 
 @pytest.fixture
-def fleet() -> Fleet:
+def fleet() -> Runtime:
     """The default scenario's fleet, frozen at T0."""
     return make_fleet()
 
@@ -45,7 +45,7 @@ def client_for(aiohttp_client: Any) -> Callable[..., Coroutine[Any, Any, TestCli
     """Make a test client for a fleet, logged in as ``user`` with aiohttp's Digest middleware."""
 
     async def make(
-        fleet: Fleet, user: str | None = "viewer", password: str | None = None
+        fleet: Runtime, user: str | None = "viewer", password: str | None = None
     ) -> TestClient[Any, Any]:
         kwargs: dict[str, Any] = {}
         if user is not None:
@@ -58,13 +58,13 @@ def client_for(aiohttp_client: Any) -> Callable[..., Coroutine[Any, Any, TestCli
 
 
 @pytest.fixture
-async def viewer(fleet: Fleet, client_for: ClientFactory) -> TestClient[Any, Any]:
+async def viewer(fleet: Runtime, client_for: ClientFactory) -> TestClient[Any, Any]:
     """A client logged in as the default scenario's viewer."""
     return await client_for(fleet, "viewer")
 
 
 @pytest.fixture
-async def operator(fleet: Fleet, client_for: ClientFactory) -> TestClient[Any, Any]:
+async def operator(fleet: Runtime, client_for: ClientFactory) -> TestClient[Any, Any]:
     """A client logged in as the default scenario's operator."""
     return await client_for(fleet, "operator")
 

@@ -217,7 +217,7 @@ async def test_unexpected_failure_is_1100(operator: Client, fleet: Any, monkeypa
     def boom(*_: Any, **__: Any) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(fleet.devices[0], "adjust_occupancy", boom)
+    monkeypatch.setattr(fleet.fleet.devices[0], "adjust_occupancy", boom)
     reply = await rpc(
         operator,
         {

@@ -183,7 +183,7 @@ async def test_occupancy_export_shapes(viewer: Client) -> None:
 
 
 async def test_peaks_are_never_below_the_occupancy_at_the_hour_end(fleet: Any) -> None:
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     day = date(2024, 6, 6)
     occ, _ = device.day_occupancy(day, T0)
     grid = device.grid(day)

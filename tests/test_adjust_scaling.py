@@ -49,7 +49,7 @@ def adjust_many(device: Device, n: int, seed: int) -> tuple[float, int]:
 def scanned_per_read(n: int) -> tuple[int, int, int]:
     """(items a reading and an export look at, stored actions, reading) after ``n`` adjustments."""
     fleet = make_fleet()
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     start, value = adjust_many(device, n, seed=n)
     counting = Counting(fleet.store)
     device.store = counting  # type: ignore[assignment]
@@ -93,7 +93,7 @@ def test_an_adjustment_replaces_the_one_of_its_minute_durably(tmp_path: Path) ->
     db = tmp_path / "sim.db"
     fleet = make_fleet()
     store = Store(db)
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     device.store = store
     for k in range(300):  # 300 adjustments over 6 minutes: one per minute remains
         device.adjust_occupancy(k, now=T0 + k)

@@ -59,7 +59,8 @@ async def test_export_of_a_site_door_matches_the_server(
     (tmp_path / "mall.yaml").write_text(MALL)
     fleet = make_fleet(parse_scenario(MALL))
     client = await client_for(fleet)
-    fleet.bind(fleet.by_id["north"], str(client.server.host), int(client.server.port or 0))
+    north = fleet.fleet.by_id["north"]
+    fleet.fleet.bind(north, str(client.server.host), int(client.server.port or 0))
     q = {"start": "20240401", "end": "today", "resolution": "hour"}
     expected = await (await client.get("/a3dpc/api/export/csv", params=q)).read()
     args = ["--device", "north", "--start", "2024-04-01", "--end", "today"]

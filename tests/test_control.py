@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.testing import Simulator
 from tests.conftest import T0, make_fleet
@@ -193,6 +193,6 @@ async def test_control_token_override_and_none(aiohttp_client: Any) -> None:
     async with Simulator(None, start=T0, speed=0, control_token="s3cret") as sim:
         assert (await sim.acontrol.clock())["epoch"] == T0
         assert sim.control_token == "s3cret"
-    fleet = Fleet(parse_scenario("control: {token: null}"), SimClock(start=T0, speed=0))
+    fleet = Runtime(parse_scenario("control: {token: null}"), SimClock(start=T0, speed=0))
     c = await aiohttp_client(create_app(fleet))
     assert (await c.get("/sim/v1/clock")).status == 200

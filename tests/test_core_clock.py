@@ -85,7 +85,7 @@ def test_the_wall_going_back_pushes_nothing_twice(tmp_path: Path) -> None:
     sc = Scenario(devices=[DeviceConfig(push=push)])
     with freeze_time("2024-06-07 12:00:00", real_asyncio=True) as frozen:
         with ThreadedSimulator(sc, db=tmp_path / "sim.db") as sim:
-            pusher = sim.fleet.pusher
+            pusher = sim.runtime.pusher
             for step in (600, -1800, 300, 1500, -7200, 900):
                 frozen.tick(step)
                 time.sleep(0.15)  # the push scheduler polls every 50 ms

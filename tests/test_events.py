@@ -7,9 +7,10 @@ from datetime import date
 import numpy as np
 import pytest
 
-from simulator.events import EVENT
-from simulator.fleet import Fleet
+from simulator.api.faults import Faults
 from simulator.runtime.clock import SimClock
+from simulator.runtime.events import EVENT
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, parse_scenario
 from simulator.schema.timeline import parse_duration
 from simulator.store import Store
@@ -22,8 +23,8 @@ def ev(**kw: object):  # type: ignore[no-untyped-def]
     return EVENT.validate_python(kw)
 
 
-def in_sum(fleet: Fleet, dev: str = "entrance", day: date = DAY) -> int:
-    return int(fleet.by_id[dev].counts(day).in_.sum())
+def in_sum(fleet: Runtime, dev: str = "entrance", day: date = DAY) -> int:
+    return int(fleet.fleet.by_id[dev].counts(day).in_.sum())
 
 
 def test_durations() -> None:
@@ -37,47 +38,47 @@ def test_durations() -> None:
 
 def test_burst_adds_visitors_from_its_time_only() -> None:
     fleet = make_fleet()
-    before = fleet.by_id["entrance"].counts(DAY).in_.copy()
-    fleet.events.inject(ev(kind="burst", visitors=300, minutes=10))
-    after = fleet.by_id["entrance"].counts(DAY).in_
-    i = fleet.by_id["entrance"].grid(DAY).index_of(T0)
+    before = fleet.fleet.by_id["entrance"].counts(DAY).in_.copy()
+    fleet.inject(ev(kind="burst", visitors=300, minutes=10))
+    after = fleet.fleet.by_id["entrance"].counts(DAY).in_
+    i = fleet.fleet.by_id["entrance"].grid(DAY).index_of(T0)
     assert np.array_equal(after[:i], before[:i])  # the past is unchanged
     assert after[i : i + 10].sum() - before[i : i + 10].sum() > 200
 
 
 def test_door_closed_counts_nothing_then_opens() -> None:
     fleet = make_fleet()
-    dev = fleet.by_id["entrance"]
-    fleet.events.inject(ev(kind="door_closed", minutes=60))
+    dev = fleet.fleet.by_id["entrance"]
+    fleet.inject(ev(kind="door_closed", minutes=60))
     assert dev.is_door_closed(dev.clock.now())
     i = dev.grid(DAY).index_of(T0)
     c = dev.counts(DAY)
     assert c.in_[i + 1 : i + 60].sum() == 0 and c.out[i + 1 : i + 60].sum() == 0
     assert c.in_[i + 61 : i + 120].sum() > 0
     assert not dev.is_door_closed(T0 + 3601)
-    fleet.events.inject(ev(kind="door_closed"))
-    fleet.events.inject(ev(kind="door_open", at=_iso(T0 - 60)))  # due in the past: at once
+    fleet.inject(ev(kind="door_closed"))
+    fleet.inject(ev(kind="door_open", at=_iso(T0 - 60)))  # due in the past: at once
     # ... at its own time, before the closing: still closed
     assert dev.is_door_closed(dev.clock.now())
 
 
 def test_fps_drop_io_adjust_reboot() -> None:
     fleet = make_fleet()
-    dev = fleet.by_id["entrance"]
+    dev = fleet.fleet.by_id["entrance"]
     fps = dev.frame_stats(dev.clock.now()).fps
-    fleet.events.inject(ev(kind="fps", percent=25, minutes=10))
-    fleet.events.advance_to(T0 + 120)
+    fleet.inject(ev(kind="fps", percent=25, minutes=10))
+    fleet.scheduler.advance_to(T0 + 120)
     assert dev.frame_stats(dev.clock.now()).fps < fps * 0.4
-    fleet.events.advance_to(T0 + 700)
+    fleet.scheduler.advance_to(T0 + 700)
     assert dev.frame_stats(dev.clock.now()).fps > fps * 0.6
-    fleet.events.inject(ev(kind="io", active=True))
+    fleet.inject(ev(kind="io", active=True))
     assert dev.io_output(dev.clock.now())
-    fleet.events.inject(ev(kind="adjust_occupancy", occupancy=5))
+    fleet.inject(ev(kind="adjust_occupancy", occupancy=5))
     assert dev.realtime(dev.clock.now()).occupancy == 5
     frames = dev.frame_count(dev.clock.now())
-    fleet.events.inject(ev(kind="reboot"))
+    fleet.inject(ev(kind="reboot"))
     assert dev.frame_count(dev.clock.now()) == 0 and dev.uptime(dev.clock.now()) == 0
-    fleet.events.advance_to(fleet.clock.now() + 60)
+    fleet.scheduler.advance_to(fleet.clock.now() + 60)
     assert 0 < dev.frame_count(dev.clock.now()) < frames and dev.uptime(dev.clock.now()) == 60
     assert dev.counts(DAY).in_.sum() > 0  # stored data kept
 
@@ -86,41 +87,43 @@ def test_push_outage_and_restore() -> None:
     sc = parse_scenario("devices:\n  - push: {url: 'http://127.0.0.1:9/in', allow_http: true}\n")
     fleet = make_fleet(sc)
     out = fleet.events.outages
-    fleet.events.inject(ev(kind="push_outage", minutes=30))
+    fleet.inject(ev(kind="push_outage", minutes=30))
     assert out.down("entrance", T0) and not out.down("entrance", T0 + 1801)
-    fleet.events.inject(ev(kind="push_outage"))
-    fleet.events.inject(ev(kind="push_restore", after=3600 * 24))  # start + 1 day: later
-    fleet.events.advance_to(T0 + 3600 * 23)
+    fleet.inject(ev(kind="push_outage"))
+    fleet.inject(ev(kind="push_restore", after=3600 * 24))  # start + 1 day: later
+    fleet.scheduler.advance_to(T0 + 3600 * 23)
     assert out.down("entrance", fleet.clock.now())
-    fleet.events.advance_to(T0 + 3600 * 25)
+    fleet.scheduler.advance_to(T0 + 3600 * 25)
     assert not out.down("entrance", fleet.clock.now())
 
 
 def test_faults_on_and_off_by_events() -> None:
     fleet = make_fleet()
-    fleet.events.inject(ev(kind="fault_on", fault={"id": "x", "status": 503}))
-    assert fleet.faults.active and "x" in fleet.faults.rules
-    fleet.events.inject(ev(kind="fault_off", id="x"))
-    assert not fleet.faults.active
+    table = Faults()
+    fleet.faults.attach(table)  # as the application's fault table is
+    fleet.inject(ev(kind="fault_on", fault={"id": "x", "status": 503}))
+    assert table.active and "x" in table.rules
+    fleet.inject(ev(kind="fault_off", id="x"))
+    assert not table.active
 
 
 def test_advance_applies_everything_due_in_order_and_nothing_twice() -> None:
     fleet = make_fleet()
     order = []
     for minutes in (50, 10, 30, 10):
-        s = fleet.events.inject(ev(kind="io", active=minutes > 20, at=_iso(T0 + 60 * minutes)))
+        s = fleet.inject(ev(kind="io", active=minutes > 20, at=_iso(T0 + 60 * minutes)))
         order.append((s.due, s.id))
-    ran = fleet.events.advance_to(T0 + 3600)
+    ran = fleet.scheduler.advance_to(T0 + 3600)
     assert [(s.due, s.id) for s in ran] == sorted(order)
-    assert fleet.events.scheduled() == [] and fleet.events.advance_to(T0 + 7200) == []
+    assert fleet.events.scheduled() == [] and fleet.scheduler.advance_to(T0 + 7200) == []
     assert fleet.clock.now() == T0 + 7200
 
 
 def test_clock_jump_moves_the_target_and_runs_what_falls_due() -> None:
     fleet = make_fleet()
-    fleet.events.inject(ev(kind="clock_jump", by="1h", at=_iso(T0 + 600)))
-    late = fleet.events.inject(ev(kind="reboot", at=_iso(T0 + 3000)))
-    fleet.events.advance_to(T0 + 1200)
+    fleet.inject(ev(kind="clock_jump", by="1h", at=_iso(T0 + 600)))
+    late = fleet.inject(ev(kind="reboot", at=_iso(T0 + 3000)))
+    fleet.scheduler.advance_to(T0 + 1200)
     assert fleet.clock.now() == T0 + 1200 + 3600
     assert late.applied
 
@@ -131,24 +134,25 @@ async def test_advance_produces_pushes_that_fell_due() -> None:
         "interval_minutes: 15}\n"
     )
     fleet = make_fleet(sc)
-    await fleet.pusher.start()
+    await fleet.start()
     try:
-        fleet.events.advance_to(T0 + 3600)
+        fleet.scheduler.advance_to(T0 + 3600)
         assert fleet.pusher.stats("entrance").produced == 4  # before advance_to returned
     finally:
-        await fleet.pusher.stop()
+        await fleet.stop()
 
 
 def test_events_are_durable_and_timeline_loaded_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "sim.db"
     sc = parse_scenario("timeline:\n  - {after: 10m, kind: reboot}\n")
-    fleet = Fleet(sc, SimClock(start=T0, speed=0), Store(db))
-    fleet.events.inject(ev(kind="adjust_occupancy", occupancy=9))
-    fleet.events.advance_to(T0 + 900)
+    fleet = Runtime(sc, SimClock(start=T0, speed=0), Store(db))
+    fleet.inject(ev(kind="adjust_occupancy", occupancy=9))
+    fleet.scheduler.advance_to(T0 + 900)
     fleet.store.close()
-    again = Fleet(sc, SimClock(start=T0 + 900, speed=0), Store(db))
+    again = Runtime(sc, SimClock(start=T0 + 900, speed=0), Store(db))
     assert len(again.events.applied()) == 2 and again.events.scheduled() == []
-    assert again.by_id["entrance"].boot_time(again.by_id["entrance"].clock.now()) == T0 + 600
+    entrance = again.fleet.by_id["entrance"]
+    assert entrance.boot_time(entrance.clock.now()) == T0 + 600
 
 
 def test_same_exports_however_the_clock_moved() -> None:
@@ -157,11 +161,11 @@ def test_same_exports_however_the_clock_moved() -> None:
         "  - {after: 50m, kind: door_closed, minutes: 15}\n"
     )
     one = make_fleet(sc)
-    one.events.advance_to(T0 + 7200)
+    one.scheduler.advance_to(T0 + 7200)
     many = make_fleet(sc)
     for k in range(1, 25):
-        many.events.advance_to(T0 + 300 * k)
-    a, b = one.by_id["entrance"].counts(DAY), many.by_id["entrance"].counts(DAY)
+        many.scheduler.advance_to(T0 + 300 * k)
+    a, b = one.fleet.by_id["entrance"].counts(DAY), many.fleet.by_id["entrance"].counts(DAY)
     assert np.array_equal(a.in_, b.in_) and np.array_equal(a.out, b.out)
 
 

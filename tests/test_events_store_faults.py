@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.fleet import Fleet
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.store import Store, StoreBusy
 from tests.conftest import T0
@@ -23,10 +23,10 @@ timeline:
 """
 
 
-def _fleet(tmp_path: Path) -> tuple[Fleet, Path]:
+def _fleet(tmp_path: Path) -> tuple[Runtime, Path]:
     db = tmp_path / "sim.db"
     clock = SimClock(start=T0, speed=0)
-    return Fleet(parse_scenario(SCENARIO), clock, Store(db)), db
+    return Runtime(parse_scenario(SCENARIO), clock, Store(db)), db
 
 
 def _locked(db: Path) -> sqlite3.Connection:
@@ -37,16 +37,16 @@ def _locked(db: Path) -> sqlite3.Connection:
 
 def test_events_due_during_a_lock_apply_after_it_once(tmp_path: Path) -> None:
     fleet, db = _fleet(tmp_path)
-    dev = fleet.by_id["entrance"]
+    dev = fleet.fleet.by_id["entrance"]
     day = dev.local_date(T0)
     before = int(dev.counts(day).in_.sum())
     other = _locked(db)
     fleet.clock.set(T0 + 90)
-    assert fleet.events.run_due() == []  # nothing can be recorded: everything stays due
+    assert fleet.scheduler.run_due() == []  # nothing can be recorded: everything stays due
     assert not dev.io_output(dev.clock.now()) and len(fleet.events.scheduled()) == 3
-    assert fleet.events.run_due() == []  # a second try while locked changes nothing
+    assert fleet.scheduler.run_due() == []  # a second try while locked changes nothing
     other.execute("ROLLBACK")
-    done = fleet.events.run_due()
+    done = fleet.scheduler.run_due()
     assert [s.event.kind for s in done] == ["io", "burst"]
     assert dev.io_output(dev.clock.now())
     after = int(dev.counts(day).in_.sum())
@@ -57,18 +57,18 @@ def test_events_due_during_a_lock_apply_after_it_once(tmp_path: Path) -> None:
 
 def test_a_burst_applied_while_its_mark_cannot_be_written_is_not_doubled(tmp_path: Path) -> None:
     fleet, db = _fleet(tmp_path)
-    dev = fleet.by_id["entrance"]
+    dev = fleet.fleet.by_id["entrance"]
     day = dev.local_date(T0)
     fleet.clock.set(T0 + 30)
-    fleet.events.run_due()
+    fleet.scheduler.run_due()
     base = int(dev.counts(day).in_.sum())
-    fleet.events.run_due(T0 + 60)  # io and burst applied and marked
+    fleet.scheduler.run_due(T0 + 60)  # io and burst applied and marked
     once = int(dev.counts(day).in_.sum())
     other = _locked(db)
     fleet.clock.set(T0 + 130)
-    fleet.events.run_due()  # the door cannot be recorded: stays due
+    fleet.scheduler.run_due()  # the door cannot be recorded: stays due
     other.execute("ROLLBACK")
-    fleet.events.run_due()
+    fleet.scheduler.run_due()
     assert dev.is_door_closed(T0 + 130)
     assert once > base and int(dev.counts(day).in_.sum()) <= once  # closed door: no new counts
 
@@ -77,12 +77,12 @@ def test_advancing_through_a_locked_event_stops_there_and_says_so(tmp_path: Path
     fleet, db = _fleet(tmp_path)
     other = _locked(db)
     with pytest.raises(StoreBusy):
-        fleet.events.advance_to(T0 + 600)
+        fleet.scheduler.advance_to(T0 + 600)
     assert fleet.clock.now() == pytest.approx(T0 + 60)  # stopped at the first due event
     other.execute("ROLLBACK")
-    fleet.events.advance_to(T0 + 600)
+    fleet.scheduler.advance_to(T0 + 600)
     assert fleet.clock.now() == pytest.approx(T0 + 600)
     assert fleet.events.scheduled() == []
-    dev = fleet.by_id["entrance"]
+    dev = fleet.fleet.by_id["entrance"]
     now = dev.clock.now()
     assert dev.io_output(now) and dev.is_door_closed(now)  # every event took effect

@@ -60,7 +60,7 @@ async def test_failure_mid_export_cuts_the_connection(
     failures = [x for x in caplog.records if x.levelno == logging.ERROR]
     assert failures and failures[0].exc_info is not None
     assert "mid-export" in str(failures[0].exc_info[1])
-    journal = fleet.journal.entries(fleet.devices[0].id)
+    journal = fleet.journal.entries(fleet.fleet.devices[0].id)
     assert journal[-1]["status"] == 0  # no answer was completed
     monkeypatch.undo()
     assert await (await client.get(path)).read() == whole  # the simulator keeps serving

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from simulator.api.app import create_app
-from simulator.fleet import Fleet
+from simulator.api.faults import FAULTS, Faults
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.schema.timeline import FaultSpec
 from tests.conftest import make_fleet
@@ -18,12 +19,12 @@ from tests.conftest import make_fleet
 OCC = "/a3dpc/api/occupancy"
 
 
-async def client(aiohttp_client: Any, fleet: Fleet) -> Any:
+async def client(aiohttp_client: Any, fleet: Runtime) -> Any:
     mw = (aiohttp.DigestAuthMiddleware("viewer", "viewer"),)
     return await aiohttp_client(create_app(fleet), middlewares=mw)
 
 
-def on(fleet: Fleet, **spec: Any) -> None:
+def on(fleet: Runtime, **spec: Any) -> None:
     fleet.faults.add(FaultSpec.model_validate(spec))
 
 
@@ -46,7 +47,7 @@ async def test_latency_fixed_and_distributed(aiohttp_client: Any) -> None:
     assert time.perf_counter() - t >= 0.08
     fleet.faults.remove()
     on(fleet, latency={"ms": 20, "dist": "uniform", "spread_ms": 10})
-    rule = next(iter(fleet.faults.rules.values()))
+    rule = next(iter(c.app[FAULTS].rules.values()))
     from simulator.api.faults import Latency
 
     lat = rule.chain.faults[0]
@@ -115,8 +116,10 @@ def test_probability_is_seeded_and_device_matching() -> None:
 
     def draws() -> list[bool]:
         fleet = make_fleet(sc)
-        assert fleet.faults.pick("b", OCC) is None
-        return [fleet.faults.pick("a", OCC) is not None for _ in range(400)]
+        table = Faults(seed=fleet.seed)
+        fleet.faults.attach(table)
+        assert table.pick("b", OCC) is None
+        return [table.pick("a", OCC) is not None for _ in range(400)]
 
     one, two = draws(), draws()
     assert one == two and 80 < sum(one) < 160
@@ -134,4 +137,4 @@ async def test_faults_through_the_control_plane(aiohttp_client: Any) -> None:
     assert (await c.delete("/sim/v1/faults/slow", headers=tok)).status == 404
     await c.post("/sim/v1/faults", json={"status": 502}, headers=tok)
     assert (await (await c.delete("/sim/v1/faults", headers=tok)).json())["removed"] == 1
-    assert not fleet.faults.active
+    assert not c.app[FAULTS].active

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.fleet import Fleet
 from simulator.model.frames import (
     WINDOWS,
     frame_stats,
@@ -13,6 +12,7 @@ from simulator.model.frames import (
     interval_noise,
     minute_rates,
 )
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import FramesConfig, Scenario
 from simulator.specs import frames_spec
 from simulator.store import Action
@@ -109,15 +109,15 @@ def test_short_windows_scatter_more_than_long_ones() -> None:
 # ---- on a device --------------------------------------------------------------------------
 
 
-def booted(at: float = T0, seed: int | None = None) -> Fleet:
+def booted(at: float = T0, seed: int | None = None) -> Runtime:
     fleet = make_fleet(Scenario(), at=at, seed=seed)
-    fleet.devices[0].booted_at = at
+    fleet.fleet.devices[0].booted_at = at
     return fleet
 
 
 def test_counter_starts_at_boot_and_only_grows() -> None:
     fleet = booted()
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     assert device.frame_count(T0) == 0
     times = T0 + np.cumsum(np.random.default_rng(3).uniform(0, 400, 100))
     counts = [device.frame_count(float(t)) for t in times]
@@ -128,7 +128,7 @@ def test_counter_starts_at_boot_and_only_grows() -> None:
 
 
 def test_crowded_hours_run_slower_than_the_night() -> None:
-    device = booted().devices[0]
+    device = booted().fleet.devices[0]
     day = device.local_date(T0 - 86400)
     rates = device.frame_rates(day)
     counts = device.counts(day)
@@ -140,7 +140,7 @@ def test_crowded_hours_run_slower_than_the_night() -> None:
 
 def test_counter_spans_days_since_boot() -> None:
     fleet = booted(T0 - 3 * 86400)
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     n = device.frame_count(T0)
     assert n == device.frame_count(T0)  # the cached days give the same
     assert 3 * 86400 * 0.8 * 20 < n < 3 * 86400 * 1.05 * 20
@@ -148,7 +148,7 @@ def test_counter_spans_days_since_boot() -> None:
 
 def test_a_reboot_restarts_the_counter() -> None:
     fleet = booted(T0 - 3600)
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     assert device.frame_count(T0) > 50_000
     fleet.store.add(Action(device.id, T0, "reboot", 0))
     assert device.frame_count(T0) == 0
@@ -158,7 +158,7 @@ def test_a_reboot_restarts_the_counter() -> None:
 
 def test_injected_slowdown_takes_effect_from_the_next_minute() -> None:
     fleet = booted(T0 - 600)
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     at = T0 + 30  # mid-minute
     before = device.frame_count(at)
     fleet.store.add(Action(device.id, at, "fps", 25))
@@ -171,8 +171,8 @@ def test_injected_slowdown_takes_effect_from_the_next_minute() -> None:
 
 
 def test_frame_stats_are_deterministic_per_seed() -> None:
-    a = booted().devices[0].frame_stats(T0 + 3600)
-    b = booted().devices[0].frame_stats(T0 + 3600)
-    c = booted(seed=7).devices[0].frame_stats(T0 + 3600)
+    a = booted().fleet.devices[0].frame_stats(T0 + 3600)
+    b = booted().fleet.devices[0].frame_stats(T0 + 3600)
+    c = booted(seed=7).fleet.devices[0].frame_stats(T0 + 3600)
     assert a == b
     assert a != c

@@ -11,7 +11,7 @@ import requests
 from aiohttp.test_utils import TestClient, TestServer
 from requests.auth import HTTPDigestAuth
 
-from simulator.api.app import create_app
+from simulator.api.app import AUTH, create_app
 from simulator.api.common import bounded_int
 from simulator.schema.scenario import AuthConfig, DeviceConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
@@ -188,12 +188,13 @@ def _replay_story(url: str) -> None:
 async def test_strict_nc_replay_after_the_table_fills() -> None:
     """A captured request replayed after other logins evicted its nonce is stale, not fresh."""
     fleet = make_fleet(Scenario(devices=[DeviceConfig(auth=AuthConfig(strict_nc=True))]))
-    fleet.auth[fleet.devices[0].id].nc_table_size = 3
-    server = TestServer(create_app(fleet), host="127.0.0.1")
+    app = create_app(fleet)
+    app[AUTH][fleet.fleet.devices[0].id].nc_table_size = 3
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         await asyncio.to_thread(_replay_story, str(server.make_url("/a3dpc/api/occupancy")))
     finally:
         await server.close()
-    reasons = [e["auth"] for e in fleet.journal.entries(fleet.devices[0].id)]
+    reasons = [e["auth"] for e in fleet.journal.entries(fleet.fleet.devices[0].id)]
     assert reasons.count("forgotten-nonce") == 2

@@ -41,16 +41,16 @@ def test_an_event_on_one_device_recomputes_nothing_of_another(
     event: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = make_fleet(parse_scenario(FLEET))
-    a, b = fleet.by_id["door-0000"], fleet.by_id["door-0001"]
+    a, b = fleet.fleet.by_id["door-0000"], fleet.fleet.by_id["door-0001"]
     before = a.realtime(T0)
     b.realtime(T0)
     spy = Counting(monkeypatch)
-    misses = fleet.cache.misses
-    fleet.events.inject(event)  # type: ignore[arg-type]
+    misses = fleet.fleet.cache.misses
+    fleet.inject(event)  # type: ignore[arg-type]
     assert a.realtime(T0 + 1).occupancy >= 0 and a.realtime(T0) == before
-    assert fleet.cache.misses == misses  # no day of door-0000 drawn again
+    assert fleet.fleet.cache.misses == misses  # no day of door-0000 drawn again
     assert spy.windows.get("door-0000", 0) == 0  # its whole-day window still memoised
     b.realtime(T0 + 1)
     if event.kind != "io":  # type: ignore[attr-defined]
-        assert fleet.cache.misses > misses  # the touched device recomputes its own day
+        assert fleet.fleet.cache.misses > misses  # the touched device recomputes its own day
         assert spy.windows["door-0001"] >= 1

@@ -173,3 +173,64 @@ def test_the_package_has_no_import_cycles() -> None:
     graph = import_graph(PACKAGE)
     assert len(graph) >= 40
     assert cycles(graph) - KNOWN_CYCLES == set()
+
+
+# ---- only the edge imports the API ---------------------------------------------------------
+PACKAGE = MODEL.parent
+#: What may import simulator.api: the API itself and the entry points that serve or render it
+#: (export writes the HTTP export's exact bytes with the API's own validator and encoders).
+API_USERS = frozenset({"server.py", "testing.py", "plugin.py", "cli.py", "export.py"})
+
+
+def runtime_imports(source: str) -> list[str]:
+    """The modules a source imports at run time (``if TYPE_CHECKING:`` blocks left out)."""
+    names: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+            names.extend(f"{node.module}.{a.name}" for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return names
+
+
+def imports_api(source: str) -> bool:
+    """Whether a source imports simulator.api (or a module of it) at run time."""
+    names = runtime_imports(source)
+    return any(n == "simulator.api" or n.startswith("simulator.api.") for n in names)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from simulator.api.faults import Faults", True),
+        ("from simulator import api", True),
+        ("import simulator.api.render as r", True),
+        ("def f():\n    from simulator.api import a3dpc", True),
+        ("if TYPE_CHECKING:\n    from simulator.api.app import AUTH", False),
+        ("from simulator.apis import x\nfrom simulator.fleet import Fleet", False),
+    ],
+)
+def test_the_check_finds_api_imports(source: str, found: bool) -> None:
+    assert imports_api(source) is found
+
+
+def test_nothing_below_the_api_imports_it() -> None:
+    files = [
+        f
+        for f in sorted(PACKAGE.rglob("*.py"))
+        if f.relative_to(PACKAGE).parts[0] != "api"
+        and not (f.parent == PACKAGE and f.name in API_USERS)
+    ]
+    assert len(files) >= 30
+    bad = [str(f.relative_to(PACKAGE)) for f in files if imports_api(f.read_text("utf-8"))]
+    assert bad == []

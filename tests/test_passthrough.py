@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.fleet import Fleet
 from simulator.model.passthrough import countdown
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, IOConfig, PassthroughConfig, Scenario
 from simulator.store import Action
 from tests.conftest import T0, ClientFactory, make_fleet
@@ -77,13 +77,13 @@ def test_events_off_means_no_events() -> None:
 # ---- on a device --------------------------------------------------------------------------
 
 
-def fleet_with(**changes: Any) -> Fleet:
+def fleet_with(**changes: Any) -> Runtime:
     return make_fleet(Scenario(devices=[DeviceConfig(**changes)]))
 
 
 def test_device_countdown_counts_today_from_midnight() -> None:
     fleet = fleet_with(passthrough=PassthroughConfig(threshold=50))
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     cd = device.passthrough(T0)
     in_today, _ = device.totals_today(T0)
     assert len(cd.events) == in_today // 50 > 3
@@ -93,7 +93,7 @@ def test_device_countdown_counts_today_from_midnight() -> None:
 
 async def test_restart_over_http_restarts_the_countdown(client_for: ClientFactory) -> None:
     fleet = fleet_with()
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     before = device.passthrough(T0)
     assert before.count > 0
     client = await client_for(fleet, "operator")
@@ -115,7 +115,7 @@ async def test_restart_over_http_restarts_the_countdown(client_for: ClientFactor
 
 def test_pulse_output() -> None:
     fleet = fleet_with(passthrough=PassthroughConfig(threshold=20), io=IOConfig(pulse_seconds=5))
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     events = device.passthrough(T0).events
     gaps = np.diff(events)
     k = int(np.argmax(gaps > 10))  # an event with a quiet 10 s after it
@@ -128,7 +128,7 @@ def test_pulse_output() -> None:
 
 def test_toggle_output_flips_at_each_event() -> None:
     fleet = fleet_with(passthrough=PassthroughConfig(threshold=20), io=IOConfig(output="toggle"))
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     events = device.passthrough(T0).events
     for k, t in enumerate(events[:6]):
         assert device.io_output(float(t)) is (k % 2 == 0)
@@ -139,7 +139,7 @@ def test_toggle_output_flips_at_each_event() -> None:
 @pytest.mark.parametrize("mode", ["pulse", "toggle"])
 def test_injected_io_level(mode: str) -> None:
     fleet = fleet_with(passthrough=PassthroughConfig(events=False), io=IOConfig(output=mode))
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     assert device.io_output(T0) is False
     fleet.store.add(Action(device.id, T0 - 60, "io", 1))
     assert device.io_output(T0) is True

@@ -17,9 +17,8 @@ import trustme
 from aiohttp import web
 
 from simulator.api.app import create_app
-from simulator.fleet import Fleet
-from simulator.push import Pusher
 from simulator.runtime.clock import SimClock
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 
@@ -99,17 +98,18 @@ def make_fleet(
     clock: SimClock,
     store: Store | None = None,
     tz: str = "Europe/Stockholm",
+    log_size: int = 1000,
     **push: Any,
-) -> Fleet:
+) -> Runtime:
     cfg = PushConfig(url=url, **{"interval_minutes": 1, **FAST, **push})
     dev = DeviceConfig(id="entrance", timezone=tz, ip_address="172.25.70.165", push=cfg)
-    return Fleet(Scenario(seed=7, devices=[dev]), clock, store)
+    return Runtime(Scenario(seed=7, devices=[dev]), clock, store, push_log_size=log_size)
 
 
 @pytest.fixture
-async def running() -> AsyncIterator[list[Pusher]]:
+async def running() -> AsyncIterator[list[Runtime]]:
     """Pushers to stop at the end of a test, even when it fails."""
-    pushers: list[Pusher] = []
+    pushers: list[Runtime] = []
     yield pushers
     for p in pushers:
         await p.stop()
@@ -134,18 +134,18 @@ BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
 
 # ---- payload and transport ---------------------------------------------------------------
 async def test_exact_payload_and_bearer_token(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, token="s3cret")
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40)  # 10:31:00, the first boundary
     await fleet.pusher.wait_idle()
     (req,) = receiver.requests
     assert req.headers["Authorization"] == "Bearer s3cret"
     assert req.headers["Content-Type"] == "application/json"
-    d = fleet.devices[0]
+    d = fleet.fleet.devices[0]
     c = d.counts(date(2024, 6, 5))
     i = int((BOUNDARY - d.grid(date(2024, 6, 5)).start) // 60)
     span = {
@@ -191,14 +191,14 @@ async def test_exact_payload_and_bearer_token(
     assert log.latency_s > 0
 
 
-async def test_plain_http_with_opt_in_and_no_token_header(running: list[Pusher]) -> None:
+async def test_plain_http_with_opt_in_and_no_token_header(running: list[Runtime]) -> None:
     plain = Receiver(None)
     await plain.start()
     try:
         clock = SimClock(start=T0, speed=0)
         fleet = make_fleet(plain.url, clock, allow_http=True)
-        running.append(fleet.pusher)
-        await fleet.pusher.start()
+        running.append(fleet)
+        await fleet.start()
         clock.advance(40)
         await fleet.pusher.wait_idle()
         (req,) = plain.requests
@@ -208,14 +208,14 @@ async def test_plain_http_with_opt_in_and_no_token_header(running: list[Pusher])
 
 
 async def test_untrusted_certificate_is_rejected_and_retried(
-    receiver: Receiver, running: list[Pusher]
+    receiver: Receiver, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock)  # system CAs only: the test CA is not trusted
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40)
-    fleet.pusher.poke()
+    fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 3)
     assert receiver.requests == []
     log = fleet.pusher.deliveries("entrance")
@@ -225,16 +225,16 @@ async def test_untrusted_certificate_is_rejected_and_retried(
 
 
 async def test_a_different_custom_ca_is_rejected(
-    receiver: Receiver, tmp_path: Path, running: list[Pusher]
+    receiver: Receiver, tmp_path: Path, running: list[Runtime]
 ) -> None:
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=str(other))
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40)
-    fleet.pusher.poke()
+    fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 1)
     assert "certificate" in (fleet.pusher.deliveries("entrance")[0].error or "")
     assert receiver.requests == []
@@ -243,18 +243,18 @@ async def test_a_different_custom_ca_is_rejected(
 # ---- schedule ----------------------------------------------------------------------------
 @pytest.mark.parametrize("interval", [1, 5, 15])
 async def test_intervals_align_and_carry_one_measurement_per_minute(
-    interval: int, receiver: Receiver, ca_file: str, running: list[Pusher]
+    interval: int, receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, interval_minutes=interval)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     first = BOUNDARY - (BOUNDARY % (interval * 60))
     clock.set(first + 30 * 60 + 59)  # 30 minutes later, just before the next minute
     await fleet.pusher.wait_idle()
     n = 30 // interval
     assert receiver.froms() == minutes(first, n, interval)
-    d = fleet.devices[0]
+    d = fleet.fleet.devices[0]
     day = date(2024, 6, 5)
     c, start = d.counts(day), d.grid(day).start
     total_in = 0
@@ -279,12 +279,12 @@ async def test_intervals_align_and_carry_one_measurement_per_minute(
 
 
 async def test_clock_jump_produces_every_push_that_fell_due_in_order(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(2 * 3600)  # no poke: the scheduler notices the jump at its next poll
     await until(lambda: len(receiver.requests) == 120)
     assert receiver.froms() == minutes(BOUNDARY, 120)
@@ -295,12 +295,12 @@ async def test_clock_jump_produces_every_push_that_fell_due_in_order(
 
 
 async def test_running_clock_pushes_on_simulated_boundaries(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=BOUNDARY + 1, speed=300)  # a simulated minute per 0.2 wall s
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     await until(lambda: len(receiver.requests) >= 3)
     assert receiver.froms()[:3] == minutes(BOUNDARY, 3)
     for d in fleet.pusher.deliveries("entrance")[:3]:
@@ -329,19 +329,19 @@ async def test_dst_days(
     expected: list[tuple[str, str]],
     receiver: Receiver,
     ca_file: str,
-    running: list[Pusher],
+    running: list[Runtime],
 ) -> None:
     clock = SimClock(start=start.timestamp(), speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, interval_minutes=15)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40 * 60)  # 01:20 UTC
     await fleet.pusher.wait_idle()
     got = [
         (r.doc["data"]["localFrom"][11:], r.doc["data"]["localTo"][11:]) for r in receiver.requests
     ]
     assert got == expected
-    d = fleet.devices[0]
+    d = fleet.fleet.devices[0]
     day = start.date()
     c, grid = d.counts(day), d.grid(day)
     for req in receiver.requests:
@@ -354,14 +354,14 @@ async def test_dst_days(
 
 # ---- delivery ----------------------------------------------------------------------------
 async def test_failed_statuses_and_timeouts_are_retried_until_2xx(
-    receiver: Receiver, ca_file: str, running: list[Pusher], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, ca_file: str, running: list[Runtime], caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.statuses = [500, 404, 401, 302, 429]
     receiver.delays = [0, 0, 0, 0, 0, 0.5]  # the sixth attempt outlives its timeout
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, timeout_s=0.2)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     caplog.set_level(logging.INFO, logger="simulator.push")
     clock.advance(40)
     await fleet.pusher.wait_idle()
@@ -379,16 +379,16 @@ async def test_failed_statuses_and_timeouts_are_retried_until_2xx(
 
 
 async def test_receiver_down_then_up_delivers_backlog_once_in_order(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     await receiver.stop()  # connection refused
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     for _ in range(5):
         clock.advance(60)
-        fleet.pusher.poke()
+        fleet.scheduler.wake()
         await asyncio.sleep(0.02)
     assert fleet.pusher.stats("entrance").failed_attempts >= 2
     assert fleet.pusher.pending("entrance") == 5
@@ -401,16 +401,16 @@ async def test_receiver_down_then_up_delivers_backlog_once_in_order(
 
 
 async def test_full_outbox_drops_oldest_counted_and_logged(
-    receiver: Receiver, ca_file: str, running: list[Pusher], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, ca_file: str, running: list[Runtime], caplog: pytest.LogCaptureFixture
 ) -> None:
     await receiver.stop()
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, outbox_limit=3)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     for _ in range(5):
         clock.advance(60)
-        fleet.pusher.poke()
+        fleet.scheduler.wake()
         await asyncio.sleep(0.01)
     assert fleet.pusher.stats("entrance").dropped == 2
     assert "dropped=1" in caplog.text
@@ -420,12 +420,12 @@ async def test_full_outbox_drops_oldest_counted_and_logged(
 
 
 async def test_catching_up_more_than_the_outbox_holds(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, outbox_limit=10)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(86400)  # a day: 1440 intervals fell due, the outbox keeps the last 10
     await fleet.pusher.wait_idle()
     stats = fleet.pusher.stats("entrance")
@@ -434,33 +434,33 @@ async def test_catching_up_more_than_the_outbox_holds(
 
 
 async def test_restart_mid_outage_loses_nothing(
-    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Pusher]
+    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Runtime]
 ) -> None:
     db = tmp_path / "sim.db"
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40)
     await fleet.pusher.wait_idle()  # 10:30 delivered before the outage
     await receiver.stop()
     clock.advance(180)
-    fleet.pusher.poke()
+    fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 1)
-    await fleet.pusher.stop()
+    await fleet.stop()
     fleet.store.close()
     # the simulator was down for two simulated minutes; same --db, new process
     clock2 = SimClock(start=clock.now() + 120, speed=0)
     fleet2 = make_fleet(receiver.url, clock2, Store(db), ca_file=ca_file)
-    running.append(fleet2.pusher)
-    await fleet2.pusher.start()
-    fleet2.pusher.poke()
+    running.append(fleet2)
+    await fleet2.start()
+    fleet2.scheduler.wake()
     await until(lambda: fleet2.pusher.stats("entrance").failed_attempts >= 1)
     await receiver.start()
     await fleet2.pusher.wait_idle()
     assert receiver.froms() == minutes(BOUNDARY, 6)  # 10:30 once, 10:31..10:35 after
     assert fleet2.pusher.stats("entrance").produced == 2  # 10:34 and 10:35 were produced now
-    await fleet2.pusher.stop()
+    await fleet2.stop()
     fleet2.store.close()
 
 
@@ -470,23 +470,24 @@ async def test_the_app_starts_and_stops_the_pusher(receiver: Receiver, ca_file: 
     runner = web.AppRunner(create_app(fleet))
     await runner.setup()
     try:
-        assert fleet.pusher.running
         clock.advance(40)
         await fleet.pusher.wait_idle()
         assert len(receiver.requests) == 1
     finally:
         await runner.cleanup()
-    assert not fleet.pusher.running
+    clock.advance(60)  # stopped: nothing is produced any more
+    await asyncio.sleep(0.1)
+    assert fleet.pusher.stats("entrance").produced == 1 and len(receiver.requests) == 1
 
 
 async def test_delivery_log_is_bounded(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
-    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
-    pusher = Pusher(fleet.devices, clock, fleet.store, log_size=4)
-    running.append(pusher)
-    await pusher.start()
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file, log_size=4)
+    pusher = fleet.pusher
+    running.append(fleet)
+    await fleet.start()
     clock.advance(10 * 60)
     await pusher.wait_idle()
     log = pusher.deliveries("entrance")
@@ -494,16 +495,16 @@ async def test_delivery_log_is_bounded(
 
 
 async def test_a_simulated_receiver_outage_holds_delivery(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
     down = {"entrance": True}
     fleet.pusher.receiver_down = lambda dev: down.get(dev, False)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40 + 120)
-    fleet.pusher.poke()
+    fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
     assert receiver.requests == []
     assert fleet.pusher.deliveries("entrance")[0].error == "receiver down (simulated outage)"
@@ -513,21 +514,21 @@ async def test_a_simulated_receiver_outage_holds_delivery(
 
 
 async def test_a_changed_interval_continues_from_the_saved_cursor(
-    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Pusher]
+    receiver: Receiver, ca_file: str, tmp_path: Path, running: list[Runtime]
 ) -> None:
     db = tmp_path / "sim.db"
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     clock.advance(40)
     await fleet.pusher.wait_idle()
-    await fleet.pusher.stop()
+    await fleet.stop()
     fleet.store.close()
     clock2 = SimClock(start=clock.now(), speed=0)
     fleet2 = make_fleet(receiver.url, clock2, Store(db), ca_file=ca_file, interval_minutes=5)
-    running.append(fleet2.pusher)
-    await fleet2.pusher.start()
+    running.append(fleet2)
+    await fleet2.start()
     clock2.advance(9 * 60)  # 10:40
     await fleet2.pusher.wait_idle()
     spans = [
@@ -535,12 +536,12 @@ async def test_a_changed_interval_continues_from_the_saved_cursor(
     ]
     assert spans == [("10:30", "10:31"), ("10:31", "10:35"), ("10:35", "10:40")]
     assert len(receiver.requests[1].doc["data"]["measurements"]) == 4
-    await fleet2.pusher.stop()
+    await fleet2.stop()
     fleet2.store.close()
 
 
 async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
-    receiver: Receiver, ca_file: str, running: list[Pusher]
+    receiver: Receiver, ca_file: str, running: list[Runtime]
 ) -> None:
     """The timeline's push_outage/push_restore drive a real pusher against a live receiver."""
     from pydantic import TypeAdapter
@@ -549,16 +550,16 @@ async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
 
     clock = SimClock(start=T0, speed=0)
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
-    running.append(fleet.pusher)
-    await fleet.pusher.start()
+    running.append(fleet)
+    await fleet.start()
     event = TypeAdapter(Event).validate_python
-    fleet.events.inject(event({"kind": "push_outage", "device": "entrance"}))
-    fleet.events.advance_to(T0 + 40 + 120)
-    fleet.pusher.poke()
+    fleet.inject(event({"kind": "push_outage", "device": "entrance"}))
+    fleet.scheduler.advance_to(T0 + 40 + 120)
+    fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
     assert receiver.requests == []
-    fleet.events.inject(event({"kind": "push_restore", "device": "entrance"}))
-    fleet.events.run_due()
+    fleet.inject(event({"kind": "push_restore", "device": "entrance"}))
+    fleet.scheduler.run_due()
     await fleet.pusher.wait_idle()
     assert receiver.froms() == minutes(BOUNDARY, 3)
 

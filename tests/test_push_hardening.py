@@ -269,14 +269,13 @@ async def test_backoff_grows_while_the_full_outbox_drops_the_head(
         backoff_jitter=0,
     )
     pusher = fleet.pusher
-    await pusher.start()
+    await fleet.start()
     try:
         while pusher.stats("entrance").failed_attempts < 8:
             clock.advance(60)  # a new interval every 5 ms: the head is dropped under the retry
-            pusher.poke()
             await asyncio.sleep(0.005)
     finally:
-        await pusher.stop()
+        await fleet.stop()
     log = pusher.deliveries("entrance")
     assert len({d.entry for d in log}) >= 4  # the head changed between retries
     assert pusher.stats("entrance").dropped > 0

@@ -35,12 +35,12 @@ def check(device: Device) -> None:
 @pytest.mark.parametrize("reset", [time(0, 0), time(3, 30), time(16, 0)])
 def test_fast_path_equals_afresh_with_resets(reset: time) -> None:
     cfg = DeviceConfig(occupancy=OccupancyConfig(reset_time=reset))
-    check(make_fleet(Scenario(devices=[cfg])).devices[0])
+    check(make_fleet(Scenario(devices=[cfg])).fleet.devices[0])
 
 
 def test_fast_path_equals_afresh_with_adjustments() -> None:
     fleet = make_fleet()
-    device = fleet.devices[0]
+    device = fleet.fleet.devices[0]
     start = device.grid(device.local_date(T0)).start
     for k, at in enumerate([start - 50000.5, start + 37000.25, start + 37030, start + 50000]):
         fleet.store.add(Action(device.id, at, "adjust", 40 * k))
@@ -50,9 +50,9 @@ def test_fast_path_equals_afresh_with_adjustments() -> None:
 def test_fast_path_equals_afresh_for_site_doors() -> None:
     fleet = make_fleet(load_scenario(ROOT / "scenarios" / "mall.yaml"), at=1733140800.0)
     for door in ("parking", "metro"):
-        check(fleet.by_id[door])
+        check(fleet.fleet.by_id[door])
 
 
 def test_estimation_off() -> None:
     cfg = DeviceConfig(occupancy=OccupancyConfig(estimation=False))
-    check(make_fleet(Scenario(devices=[cfg])).devices[0])
+    check(make_fleet(Scenario(devices=[cfg])).fleet.devices[0])

@@ -24,20 +24,21 @@ fleet: {count: 7, id_prefix: door-, serial_start: ACCC8E200000}
 
 def test_shards_partition_the_fleet_and_keep_sites_whole() -> None:
     for scenario in (parse_scenario(FLEET), load_scenario(ROOT / "scenarios" / "mall.yaml")):
-        ids = [d.id for d in make_fleet(scenario).devices]
+        ids = [d.id for d in make_fleet(scenario).fleet.devices]
         for n in (1, 2, 3):
-            served = [[d.id for d in make_fleet(scenario, shard=(i, n)).served] for i in range(n)]
+            shards = [make_fleet(scenario, shard=(i, n)).fleet for i in range(n)]
+            served = [[d.id for d in f.served] for f in shards]
             assert sorted(d for shard in served for d in shard) == sorted(ids)
             for shard in served:
                 fleet = make_fleet(scenario)
                 for dev in shard:
-                    assert {x.id for x in fleet.by_id[dev].site.doors} <= set(shard)
+                    assert {x.id for x in fleet.fleet.by_id[dev].site.doors} <= set(shard)
 
 
 def test_a_sharded_device_reports_what_the_whole_fleet_does() -> None:
     scenario = parse_scenario(FLEET)
-    whole = make_fleet(scenario).by_id["door-0004"]
-    part = make_fleet(scenario, shard=(1, 3)).by_id["door-0004"]
+    whole = make_fleet(scenario).fleet.by_id["door-0004"]
+    part = make_fleet(scenario, shard=(1, 3)).fleet.by_id["door-0004"]
     for a, b in zip(
         whole.traffic(T0 - 86400, T0, "hour", T0),
         part.traffic(T0 - 86400, T0, "hour", T0),

@@ -21,19 +21,19 @@ def mall() -> Any:
 
 def test_site_doors_share_one_occupancy_estimate() -> None:
     fleet = mall()
-    doors = [fleet.by_id[i] for i in ("parking", "street", "metro")]
+    doors = [fleet.fleet.by_id[i] for i in ("parking", "street", "metro")]
     readings = [d.realtime(d.clock.now()) for d in doors]
     assert len({(r.occupancy, r.total_in, r.total_out) for r in readings}) == 1
     day = doors[0].local_date(T)
     total_in = sum(int(d.observed(day, T).in_.sum()) for d in doors)
     assert readings[0].total_in == total_in
-    shop = fleet.by_id["shop"].realtime(fleet.by_id["shop"].clock.now())
-    assert shop.total_in == int(fleet.by_id["shop"].observed(day, T).in_.sum())
+    shop = fleet.fleet.by_id["shop"].realtime(fleet.fleet.by_id["shop"].clock.now())
+    assert shop.total_in == int(fleet.fleet.by_id["shop"].observed(day, T).in_.sum())
 
 
 def test_doors_do_not_balance_alone_but_the_site_does() -> None:
     fleet = mall()
-    doors = [fleet.by_id[i] for i in ("parking", "street", "metro")]
+    doors = [fleet.fleet.by_id[i] for i in ("parking", "street", "metro")]
     day = doors[0].local_date(T) - timedelta(days=1)
     ins = [int(d.counts(day).in_.sum()) for d in doors]
     outs = [int(d.counts(day).out.sum()) for d in doors]
@@ -44,7 +44,7 @@ def test_doors_do_not_balance_alone_but_the_site_does() -> None:
 
 def test_site_peaks_cover_every_door() -> None:
     fleet = mall()
-    primary = fleet.by_id["parking"]
+    primary = fleet.fleet.by_id["parking"]
     day = primary.local_date(T) - timedelta(days=1)
     occ, _ = primary.day_occupancy(day, T)
     alone = np.cumsum(primary.counts(day).in_ - primary.counts(day).out)
@@ -55,12 +55,13 @@ def test_site_peaks_cover_every_door() -> None:
 async def test_adjust_on_primary_is_seen_on_secondaries(client_for: ClientFactory) -> None:
     fleet = mall()
     primary = await client_for(fleet, "operator")
-    fleet.bind(fleet.by_id["parking"], "127.0.0.1", primary.port)
+    fleet.fleet.bind(fleet.fleet.by_id["parking"], "127.0.0.1", primary.port)
     body = {"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 4000}}
     r = await primary.post("/axis-cgi/a3dpc.cgi", json=body)
     assert "error" not in await r.json()
-    assert fleet.by_id["metro"].realtime(fleet.by_id["metro"].clock.now()).occupancy == 4000
+    metro = fleet.fleet.by_id["metro"]
+    assert metro.realtime(metro.clock.now()).occupancy == 4000
     secondary = await client_for(fleet, "operator")
-    fleet.bind(fleet.by_id["street"], "127.0.0.1", secondary.port)
+    fleet.fleet.bind(fleet.fleet.by_id["street"], "127.0.0.1", secondary.port)
     r = await secondary.post("/axis-cgi/a3dpc.cgi", json=body)
     assert (await r.json())["error"]["code"] == 1200

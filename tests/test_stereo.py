@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient
 
-from simulator.fleet import Fleet
+from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PassthroughConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
@@ -24,7 +24,7 @@ HEADER = "Interval Start, Interval Start (Unixtime), In, Out\n"
 ROW = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d), (\d+), (\d+), (\d+)$")
 
 
-def legacy_fleet(**changes: Any) -> Fleet:
+def legacy_fleet(**changes: Any) -> Runtime:
     return make_fleet(Scenario(devices=[LEGACY.model_copy(update=changes)]))
 
 
@@ -264,7 +264,7 @@ async def test_fps_json(client_for: ClientFactory) -> None:
 async def test_io_json_follows_the_passthrough_threshold(client_for: ClientFactory) -> None:
     fleet = legacy_fleet(passthrough=PassthroughConfig(threshold=50))
     client = await client_for(fleet)
-    events = fleet.devices[0].passthrough(T0).events
+    events = fleet.fleet.devices[0].passthrough(T0).events
     assert len(events) >= 3
     event = float(events[-1])
     fleet.clock.set(event + 1)

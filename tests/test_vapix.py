@@ -303,7 +303,7 @@ async def test_the_axis_library_discovers_the_device(
         await device.vapix.initialize()
         await device.vapix.load_user_groups()  # not served: the library copes with the 404
 
-    serial = fleet.devices[0].cfg.serial_upper
+    serial = fleet.fleet.devices[0].cfg.serial_upper
     vapix = device.vapix
     assert vapix.serial_number == serial
     assert vapix.product_number == prod_nbr

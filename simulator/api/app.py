@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 from time import perf_counter, time
@@ -11,11 +10,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from simulator.api import a3dpc, control, faults, stereo, vapix
-from simulator.api.auth import role_allows
-from simulator.api.common import DEVICE, FLEET, route_policy
+from simulator.api.auth import DigestAuthenticator, role_allows
+from simulator.api.common import DEVICE, RUNTIME, route_policy
 from simulator.api.errors import error_response
-from simulator.fleet import Fleet
+from simulator.api.faults import FAULTS, Faults
 from simulator.journal import BODY_LIMIT, Journal
+from simulator.runtime.runtime import Runtime
+from simulator.schema.scenario import DeviceConfig
+
+#: The Digest checker of each device, by device id.
+AUTH = web.AppKey("auth", dict[str, DigestAuthenticator])
 
 UNAUTHORIZED_BODY = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
@@ -23,6 +27,17 @@ UNAUTHORIZED_BODY = (
     "<p>This server could not verify that you\nare authorized to access the document\n"
     "requested.</p>\n</body></html>\n"
 )
+
+
+def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
+    """The Digest checker of one device: realm AXIS_<serial>, its users and auth policy."""
+    return DigestAuthenticator(
+        realm=f"AXIS_{cfg.serial_upper}",
+        users={u.name: (u.password, u.role) for u in cfg.users},
+        algorithm=cfg.auth.algorithm,
+        nonce_lifetime=cfg.auth.nonce_lifetime_s,
+        strict_nc=cfg.auth.strict_nc,
+    )
 
 
 def _challenge(header: str) -> web.Response:
@@ -40,16 +55,17 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
 
     A user whose role is too low gets a new challenge, as Apache's failed ``Require`` does.
     """
-    fleet = request.app[FLEET]
+    app = request.app
+    runtime = app[RUNTIME]
     if request.path.startswith("/sim/"):
         return await control.guard(request, handler)  # the control plane: its own token
     transport = request.transport
-    device = fleet.resolve(transport.get_extra_info("sockname") if transport else None)
+    device = runtime.fleet.resolve(transport.get_extra_info("sockname") if transport else None)
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    t0, wall, now = perf_counter(), time(), fleet.clock.now()
-    record = partial(_record, request, fleet.journal, device.id, wall, now, t0)
+    t0, wall, now = perf_counter(), time(), runtime.clock.now()
+    record = partial(_record, request, runtime.journal, device.id, wall, now, t0)
     if (miss := request.match_info.http_exception) is not None:
         await record(miss.status, "none")
         return await handler(request)  # 404/405 without asking for credentials
@@ -57,7 +73,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     if not serves:
         await record(404, "none")
         raise web.HTTPNotFound()  # another model's API: as if the path did not exist
-    checker = fleet.auth[device.id]
+    checker = app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     if not result.ok:
         await record(401, result.reason)
@@ -66,7 +82,8 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         await record(401, "forbidden", result.user)
         return _challenge(checker.challenge())
     try:
-        if fleet.faults.active and (rule := fleet.faults.pick(device.id, request.path)):
+        table = app[FAULTS]
+        if table.active and (rule := table.pick(device.id, request.path)):
             resp = await rule.chain(request, partial(_answer, request, handler))
         else:
             resp = await handler(request)
@@ -131,43 +148,34 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(request, exc)
 
 
-def create_app(fleet: Fleet) -> web.Application:
-    """Build the simulator's web application for a fleet."""
+def create_app(runtime: Runtime) -> web.Application:
+    """Build the simulator's web application for a runtime: routes, Digest checkers, faults."""
     app = web.Application(middlewares=[device_middleware])
-    app[FLEET] = fleet
+    app[RUNTIME] = runtime
+    app[AUTH] = {d.id: authenticator_for(d.cfg) for d in runtime.fleet.devices}
+    app[FAULTS] = Faults(seed=runtime.seed)
+    runtime.faults.attach(app[FAULTS])
     app.add_routes(a3dpc.routes)
     app.add_routes(stereo.routes)
     app.add_routes(vapix.routes)
     app.add_routes(control.routes)
     app.on_startup.append(boot_devices)
-    app.cleanup_ctx.append(push_ctx)
-    app.cleanup_ctx.append(events_ctx)
+    app.cleanup_ctx.append(runtime_ctx)
     return app
 
 
 async def boot_devices(app: web.Application) -> None:
     """The devices boot when their web server starts: their frame counters count from here."""
-    fleet = app[FLEET]
-    at = fleet.clock.now()
-    for device in fleet.devices:
+    runtime = app[RUNTIME]
+    at = runtime.clock.now()
+    for device in runtime.fleet.devices:
         if device.booted_at is None:
             device.boot(at)
 
 
-async def push_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the fleet's data push while the application runs; stop and await it after."""
-    pusher = app[FLEET].pusher
-    if pusher.active:
-        await pusher.start()
+async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the scheduler and the push while the application runs; stop and await them after."""
+    runtime = app[RUNTIME]
+    await runtime.start()
     yield
-    await pusher.stop()
-
-
-async def events_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Apply timeline events as the running clock reaches them; stop and await it after."""
-    events = app[FLEET].events
-    events.run_due()
-    task = asyncio.create_task(events.run(), name="sim-events")
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await runtime.stop()

@@ -1,4 +1,4 @@
-"""What every device API handler shares: the fleet key, the request's device, security levels."""
+"""What every device API handler shares: the runtime key, the request's device, security levels."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from simulator.device import Device
-from simulator.fleet import Fleet
+from simulator.runtime.runtime import Runtime
 
-FLEET = web.AppKey("fleet", Fleet)
+RUNTIME = web.AppKey("runtime", Runtime)
 DEVICE = web.RequestKey("device", Device)  # the device the request arrived at
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])

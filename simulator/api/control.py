@@ -3,7 +3,7 @@
 It answers on every device's address, asks for its own bearer token (the scenario's
 ``control.token``, or ``--control-token``), never for device credentials, and answers bad
 input with ``400 {"error": {"message": ..., "field": ...}}``. Handlers parse a body into a
-pydantic model, make one call on the fleet and render JSON.
+pydantic model, make one call on the runtime and render JSON.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simulator.api import openapi
-from simulator.api.common import FLEET, whole_number
+from simulator.api.common import RUNTIME, whole_number
+from simulator.api.faults import FAULTS, Faults
 from simulator.device import Device
 from simulator.errors import DeviceError
-from simulator.events import EVENT, EventError
-from simulator.fleet import Fleet
 from simulator.journal import FILTERS as JOURNAL_FILTERS
 from simulator.journal import Criteria, FilterError, parse_limit
 from simulator.runtime.clock import check_time, epoch_seconds
+from simulator.runtime.events import EVENT, EventError
+from simulator.runtime.runtime import Runtime
 from simulator.schema.timeline import (
     EVENT_KINDS,
     FaultOffEvent,
@@ -72,8 +73,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
 
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Check the bearer token, run a control handler, turn every failure into JSON."""
-    fleet = request.app[FLEET]
-    token = fleet.control_token
+    token = request.app[RUNTIME].control_token
     if token is not None and request.path not in OPEN_PATHS:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -136,13 +136,17 @@ async def _body(request: web.Request, model: type[M]) -> M:
         raise
 
 
-def _fleet(request: web.Request) -> Fleet:
-    return request.app[FLEET]
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def _faults(request: web.Request) -> Faults:
+    return request.app[FAULTS]
 
 
 def _device(request: web.Request) -> Device:
     name = request.match_info["device"]
-    device = _fleet(request).by_id.get(name)
+    device = _runtime(request).fleet.by_id.get(name)
     if device is None:
         raise ControlError("device", f"no device {name!r}", status=404)
     return device
@@ -185,16 +189,16 @@ class Reset(_In):
     clock: bool = True
 
 
-def clock_state(fleet: Fleet) -> dict[str, Any]:
+def clock_state(rt: Runtime) -> dict[str, Any]:
     """The clock as the control plane shows it."""
-    now = fleet.clock.now()
-    nxt = fleet.events.next_due()
+    now = rt.clock.now()
+    nxt = rt.events.next_due()
     return {
         "now": _iso(now),
         "epoch": now,
-        "speed": fleet.clock.speed,
-        "frozen": fleet.clock.speed == 0,
-        "start": _iso(fleet.sim_start),
+        "speed": rt.clock.speed,
+        "frozen": rt.clock.speed == 0,
+        "start": _iso(rt.sim_start),
         "next_event": None if nxt is None else _iso(nxt),
     }
 
@@ -202,51 +206,49 @@ def clock_state(fleet: Fleet) -> dict[str, Any]:
 @routes.get(f"{PREFIX}/clock")
 async def get_clock(request: web.Request) -> web.Response:
     """Read the simulated clock."""
-    return web.json_response(clock_state(_fleet(request)))
+    return web.json_response(clock_state(_runtime(request)))
 
 
 @routes.post(f"{PREFIX}/clock/set")
 async def set_clock(request: web.Request) -> web.Response:
     """Set the clock; forward, everything due on the way happens first, in order."""
-    body, fleet = await _body(request, SetClock), _fleet(request)
+    body, rt = await _body(request, SetClock), _runtime(request)
     t = _in_calendar(body.time.timestamp(), "time")
-    if t >= fleet.clock.now():
-        fleet.events.advance_to(t)
+    if t >= rt.clock.now():
+        rt.scheduler.advance_to(t)
     else:
-        fleet.clock.set(t)
-        fleet.pusher.poke()
-    return web.json_response(clock_state(fleet))
+        rt.clock.set(t)
+    return web.json_response(clock_state(rt))
 
 
 @routes.post(f"{PREFIX}/clock/advance")
 async def advance_clock(request: web.Request) -> web.Response:
     """Advance the clock by a duration, running everything that falls due, in order."""
-    body, fleet = await _body(request, Advance), _fleet(request)
-    ran = fleet.events.advance_to(_in_calendar(fleet.clock.now() + body.by, "by"))
-    return web.json_response({**clock_state(fleet), "applied": [s.describe() for s in ran]})
+    body, rt = await _body(request, Advance), _runtime(request)
+    ran = rt.scheduler.advance_to(_in_calendar(rt.clock.now() + body.by, "by"))
+    return web.json_response({**clock_state(rt), "applied": [s.describe() for s in ran]})
 
 
 @routes.post(f"{PREFIX}/clock/speed")
 async def set_speed(request: web.Request) -> web.Response:
     """Change the clock's speed (0 freezes it)."""
-    body, fleet = await _body(request, Speed), _fleet(request)
-    fleet.clock.set_speed(body.speed)
-    fleet.pusher.poke()
-    return web.json_response(clock_state(fleet))
+    body, rt = await _body(request, Speed), _runtime(request)
+    rt.clock.set_speed(body.speed)
+    return web.json_response(clock_state(rt))
 
 
 @routes.post(f"{PREFIX}/clock/freeze")
 async def freeze_clock(request: web.Request) -> web.Response:
     """Freeze the clock where it is."""
-    fleet = _fleet(request)
-    fleet.clock.set_speed(0)
-    return web.json_response(clock_state(fleet))
+    rt = _runtime(request)
+    rt.clock.set_speed(0)
+    return web.json_response(clock_state(rt))
 
 
 @routes.get(f"{PREFIX}/events")
 async def list_events(request: web.Request) -> web.Response:
     """Scheduled (pending) and applied events, in due order."""
-    ev = _fleet(request).events
+    ev = _runtime(request).events
     return web.json_response(
         {
             "scheduled": [s.describe() for s in ev.scheduled()],
@@ -268,7 +270,7 @@ async def inject_event(request: web.Request) -> web.Response:
         if first["type"] in ("union_tag_not_found", "union_tag_invalid"):
             raise ControlError("kind", f"kind must be one of {', '.join(EVENT_KINDS)}") from None
         raise
-    scheduled = _fleet(request).events.inject(event)
+    scheduled = _runtime(request).inject(event)
     return web.json_response(scheduled.describe(), status=201)
 
 
@@ -279,14 +281,14 @@ async def cancel_event(request: web.Request) -> web.Response:
     event_id = whole_number(raw)
     if event_id is None:
         raise ControlError("id", f"{raw!r} is not an event id")
-    if not _fleet(request).events.cancel(event_id):
+    if not _runtime(request).events.cancel(event_id):
         raise ControlError("id", f"no pending event {raw}", status=404)
     return web.json_response({"cancelled": event_id})
 
 
-def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
+def device_state(runtime: Runtime, d: Device) -> dict[str, Any]:
     """A device's live state."""
-    now = fleet.clock.now()
+    now = runtime.clock.now()
     rt = d.realtime(now)
     stats = d.frame_stats(now)
     pt = d.passthrough(now)
@@ -294,7 +296,7 @@ def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
         "id": d.id,
         "model": d.cfg.model,
         "serial": d.cfg.serial_upper,
-        "url": fleet.url_of(d),
+        "url": runtime.fleet.url_of(d),
         "site": d.cfg.site,
         "role": d.cfg.occupancy.role,
         "booted_at": _iso(d.boot_time(now)),
@@ -311,16 +313,16 @@ def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
         "push": None,
     }
     if d.cfg.push is not None:
-        s = fleet.pusher.stats(d.id)
+        s = runtime.pusher.stats(d.id)
         state["push"] = {
             "url": d.cfg.push.url,
-            "receiver_down": fleet.events.outages.down(d.id, now),
-            "pending": fleet.pusher.pending(d.id),
+            "receiver_down": runtime.events.outages.down(d.id, now),
+            "pending": runtime.pusher.pending(d.id),
             "produced": s.produced,
             "delivered": s.delivered,
             "failed_attempts": s.failed_attempts,
             "dropped": s.dropped,
-            "store_error": fleet.pusher.store_health.error,
+            "store_error": runtime.pusher.store_health.error,
         }
     return state
 
@@ -328,7 +330,7 @@ def device_state(fleet: Fleet, d: Device) -> dict[str, Any]:
 @routes.get(f"{PREFIX}/devices")
 async def list_devices(request: web.Request) -> web.Response:
     """Every device: id, model, serial and address."""
-    fleet = _fleet(request)
+    fleet = _runtime(request).fleet
     out = []
     for d in fleet.devices:
         url = fleet.url_of(d)
@@ -339,28 +341,28 @@ async def list_devices(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/devices/{{device}}")
 async def get_device(request: web.Request) -> web.Response:
     """A device's live state."""
-    return web.json_response(device_state(_fleet(request), _device(request)))
+    return web.json_response(device_state(_runtime(request), _device(request)))
 
 
 @routes.post(f"{PREFIX}/devices/{{device}}/reset")
 async def reset_device(request: web.Request) -> web.Response:
     """Reset one device to its scenario state (the clock is left alone)."""
-    fleet, d = _fleet(request), _device(request)
-    fleet.reset(d.id)
-    return web.json_response(device_state(fleet, d))
+    rt, d = _runtime(request), _device(request)
+    rt.reset(d.id)
+    return web.json_response(device_state(rt, d))
 
 
 @routes.post(f"{PREFIX}/reset")
 async def reset_all(request: web.Request) -> web.Response:
     """Reset the whole simulator to its scenario state (and its clock, unless clock: false)."""
-    body, fleet = await _body(request, Reset), _fleet(request)
-    fleet.reset(clock=body.clock)
-    return web.json_response(clock_state(fleet))
+    body, rt = await _body(request, Reset), _runtime(request)
+    rt.reset(clock=body.clock)
+    return web.json_response(clock_state(rt))
 
 
 def _journal_query(request: web.Request, device: str | None) -> web.Response:
     """The journal's entries meeting the query's filters, as JSON (400 naming a bad one)."""
-    fleet, query = _fleet(request), request.query
+    rt, query = _runtime(request), request.query
     unknown = set(query) - JOURNAL_FILTERS
     if unknown:
         raise ControlError(min(unknown), f"unknown filter {min(unknown)!r}")
@@ -369,9 +371,9 @@ def _journal_query(request: web.Request, device: str | None) -> web.Response:
         limit = None if "limit" not in query else parse_limit(query["limit"])
     except FilterError as e:
         raise ControlError(e.field, e.message) from None
-    if criteria.device is not None and criteria.device not in fleet.by_id:
+    if criteria.device is not None and criteria.device not in rt.fleet.by_id:
         raise ControlError("device", f"no device {criteria.device!r}")
-    journal = fleet.journal
+    journal = rt.journal
     out: dict[str, Any] = {} if device is None else {"device": device}
     out |= {"size": journal.size, "budget_bytes": journal.budget, "bytes": journal.bytes}
     out["entries"] = journal.entries(device, limit, criteria)
@@ -393,7 +395,7 @@ async def get_device_journal(request: web.Request) -> web.Response:
 @routes.delete(f"{PREFIX}/journal")
 async def clear_journal(request: web.Request) -> web.Response:
     """Forget every device's journal."""
-    _fleet(request).journal.clear()
+    _runtime(request).journal.clear()
     return web.json_response({"cleared": True})
 
 
@@ -401,14 +403,14 @@ async def clear_journal(request: web.Request) -> web.Response:
 async def clear_device_journal(request: web.Request) -> web.Response:
     """Forget one device's journal."""
     d = _device(request)
-    _fleet(request).journal.clear(d.id)
+    _runtime(request).journal.clear(d.id)
     return web.json_response({"cleared": True, "device": d.id})
 
 
 @routes.get(f"{PREFIX}/push/{{device}}")
 async def push_log(request: web.Request) -> web.Response:
     """A device's push delivery log (bounded), oldest first."""
-    d, fleet = _device(request), _fleet(request)
+    d, rt = _device(request), _runtime(request)
     if d.cfg.push is None:
         raise ControlError("device", f"{d.id} has no push configured", status=404)
     log_ = [
@@ -421,9 +423,9 @@ async def push_log(request: web.Request) -> web.Response:
             "latency_s": round(x.latency_s, 6),
             "sim_time": _iso(x.sim_time),
         }
-        for x in fleet.pusher.deliveries(d.id)
+        for x in rt.pusher.deliveries(d.id)
     ]
-    h = fleet.pusher.store_health
+    h = rt.pusher.store_health
     store = {"error": h.error, "failures": h.failures, "total_failures": h.total_failures}
     return web.json_response({"device": d.id, "store": store, "deliveries": log_})
 
@@ -431,51 +433,50 @@ async def push_log(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/faults")
 async def list_faults(request: web.Request) -> web.Response:
     """The faults switched on."""
-    rules = _fleet(request).faults.rules.values()
+    rules = _faults(request).rules.values()
     return web.json_response({"faults": [r.describe() for r in rules]})
 
 
 @routes.post(f"{PREFIX}/faults")
 async def add_fault(request: web.Request) -> web.Response:
     """Switch a fault on now (recorded as a fault_on event)."""
-    spec, fleet = await _body(request, FaultSpec), _fleet(request)
-    if spec.device is not None and spec.device not in fleet.by_id:
+    spec, rt, table = await _body(request, FaultSpec), _runtime(request), _faults(request)
+    if spec.device is not None and spec.device not in rt.fleet.by_id:
         raise ControlError("device", f"no device {spec.device!r}")
     if spec.id is None:
-        spec = spec.model_copy(update={"id": fleet.faults.next_id()})
-    fleet.events.inject(FaultOnEvent(kind="fault_on", fault=spec))
-    rule = fleet.faults.rules[str(spec.id)]
+        spec = spec.model_copy(update={"id": table.next_id()})
+    rt.inject(FaultOnEvent(kind="fault_on", fault=spec))
+    rule = table.rules[str(spec.id)]
     return web.json_response(rule.describe(), status=201)
 
 
 @routes.delete(f"{PREFIX}/faults")
 async def clear_faults(request: web.Request) -> web.Response:
     """Switch every fault off."""
-    fleet = _fleet(request)
-    n = len(fleet.faults.rules)
-    fleet.events.inject(FaultOffEvent(kind="fault_off"))
+    n = len(_faults(request).rules)
+    _runtime(request).inject(FaultOffEvent(kind="fault_off"))
     return web.json_response({"removed": n})
 
 
 @routes.delete(f"{PREFIX}/faults/{{id}}")
 async def remove_fault(request: web.Request) -> web.Response:
     """Switch one fault off."""
-    fleet, rid = _fleet(request), request.match_info["id"]
-    if rid not in fleet.faults.rules:
+    rid = request.match_info["id"]
+    if rid not in _faults(request).rules:
         raise ControlError("id", f"no fault {rid!r}", status=404)
-    fleet.events.inject(FaultOffEvent(kind="fault_off", id=rid))
+    _runtime(request).inject(FaultOffEvent(kind="fault_off", id=rid))
     return web.json_response({"removed": 1})
 
 
 @routes.get(f"{PREFIX}/health")
 async def health(request: web.Request) -> web.Response:
     """Whether the simulator answers: no token needed, for probes and start-up scripts."""
-    fleet = _fleet(request)
-    served = len(fleet.served)
-    return web.json_response({"status": "ok", "devices": served, "time": _iso(fleet.clock.now())})
+    rt = _runtime(request)
+    served = len(rt.fleet.served)
+    return web.json_response({"status": "ok", "devices": served, "time": _iso(rt.clock.now())})
 
 
 @routes.get(f"{PREFIX}/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
-    """The OpenAPI document of the control plane."""
+    """The OpenAPI document of the control plane (no token asked)."""
     return web.json_response(openapi.document(PREFIX, SetClock, Advance, Speed, Reset))

@@ -230,7 +230,7 @@ class Rule:
 
 @dataclass
 class Faults:
-    """The faults switched on in a fleet; ``active`` is False when there are none."""
+    """The faults switched on in an application; ``active`` is False when there are none."""
 
     seed: int = 0
     rules: dict[str, Rule] = field(default_factory=dict)
@@ -284,3 +284,7 @@ class Faults:
             rule.fired += 1
             return rule
         return None
+
+
+#: The application's fault table.
+FAULTS = web.AppKey("faults", Faults)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from simulator.events import EVENT
+from simulator.runtime.events import EVENT
 from simulator.schema.timeline import FaultSpec
 
 _ERROR = {

@@ -1,11 +1,13 @@
-"""The push scheduler and senders of a fleet: produce on interval boundaries, deliver in order.
+"""The push of a fleet: produce on interval boundaries, deliver in order.
 
-One scheduler task produces, on every interval boundary of the simulated clock that has
-passed, the payload of each pushing device and writes it to the durable outbox (with the
-device's produced cursor, in one transaction) before the interval counts as produced. One
-sender task per device delivers its outbox oldest first; a failed attempt is retried,
-after a capped exponential backoff with seeded jitter, until a 2xx answer. The backoff
-grows with the receiver's consecutive failures, whichever entry is at the head.
+Each pushing device's next interval boundary is an item of the runtime's one scheduler
+(its push lane). When boundaries fall due the scheduler asks :meth:`Pusher.produce_due`
+for the payload of each and it is written to the durable outbox (with the device's
+produced cursor, in one transaction) before the interval counts as produced. One sender
+task per device delivers its outbox oldest first; a failed attempt is retried, after a
+capped exponential backoff with seeded jitter, until a 2xx answer. The backoff grows with
+the receiver's consecutive failures, whichever entry is at the head. These retries wait in
+wall time (they are network I/O, not simulated time): they keep their own timers.
 
 A write to the store that fails (locked by another process, disk full, read-only) changes
 nothing: the intervals stay due and are written later, after a backoff of their own.
@@ -14,8 +16,6 @@ nothing: the intervals stay due and are written later, after a backoff of their 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import logging
 import time
 from collections import deque
@@ -30,13 +30,13 @@ from simulator.push import payload
 from simulator.push.schedule import due_count, interval_end, interval_start
 from simulator.push.sender import Attempt, backoff, post, tls_context
 from simulator.runtime.clock import SimClock, wall_time
+from simulator.runtime.scheduler import Lane
 from simulator.schema.scenario import PushConfig
-from simulator.store import Store, StoreError
+from simulator.store import Store, StoreError, retry_delay
 
 log = logging.getLogger("simulator.push")
 
 PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
-STORE_RETRY_S = (0.05, 1.0)  # first and longest wait before writing again after a failure
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,11 @@ class Pusher:
         seed: int = 0,
         *,
         log_size: int = 1000,
-        poll_s: float = 0.05,
         batch: int = 2000,
         connections: int = 100,
     ) -> None:
         self.clock = clock
         self.store = store
-        self.poll_s = poll_s
         self.batch = batch
         self.connections = connections
         self._channels: dict[str, _Channel] = {}
@@ -121,9 +119,9 @@ class Pusher:
                 tls_context(d.cfg.push.ca_file)  # a bad CA file is a start-up error
             rng = np.random.default_rng([seed, d.index, PUSH_STREAM])
             self._channels[d.id] = _Channel(d, d.cfg.push, 0.0, rng, deque(maxlen=log_size))
-        self._heap: list[tuple[float, str]] = []
+        self._lane: Lane | None = None
         self._acks: list[tuple[str, int]] = []
-        self._poke = asyncio.Event()
+        self._flush_timer: asyncio.Handle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self.store_health = StoreHealth()
@@ -135,50 +133,51 @@ class Pusher:
         """Whether any device pushes."""
         return bool(self._channels)
 
-    @property
-    def running(self) -> bool:
-        """Whether the scheduler and senders are running."""
-        return bool(self._tasks)
-
     # ---- lifecycle ---------------------------------------------------------------------
-    async def start(self) -> None:
-        """Load cursors (or start at the current interval) and start the tasks."""
+    async def start(self, lane: Lane) -> None:
+        """Load cursors (or start at the current interval), schedule the boundaries in
+        ``lane`` (the scheduler's push lane) and start the senders."""
         if self._tasks:
             return
         now = self.clock.now()
-        self._heap = []
+        self._lane = lane
         for ch in self._channels.values():
             saved = self.store.push_cursor(ch.device.id)
             m = ch.cfg.interval_minutes
             ch.cursor = float(interval_start(now, m)) if saved is None else saved
             ch.delivered_id = 0
             ch.device.counts(ch.device.local_date(ch.cursor))  # warm now, not at the boundary
-            self._heap.append((interval_end(ch.cursor, m), ch.device.id))
-        heapq.heapify(self._heap)
-        self._poke = asyncio.Event()
-        for ch in self._channels.values():
             ch.wake = asyncio.Event()
+        lane.replace(self._boundaries())
         connector = aiohttp.TCPConnector(limit=self.connections)
         self._session = aiohttp.ClientSession(connector=connector)
-        self._tasks = [asyncio.create_task(self._schedule(), name="push-scheduler")]
         for ch in self._channels.values():
             self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
 
     async def stop(self) -> None:
-        """Stop the tasks, record what was delivered, close the connections."""
+        """Stop the senders, record what was delivered, close the connections."""
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._lane is not None:
+            self._lane.replace([])
+            self._lane = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         self.store_health.retry_at = 0.0  # one last try, whatever the backoff
         self._flush_acks()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def poke(self) -> None:
-        """Look at the clock now (e.g. after it was set or advanced), not at the next poll."""
-        self._poke.set()
+    def _boundaries(self) -> list[tuple[float, str]]:
+        """The next boundary of every pushing device."""
+        return [
+            (interval_end(ch.cursor, ch.cfg.interval_minutes), dev_id)
+            for dev_id, ch in self._channels.items()
+        ]
 
     # ---- observability -----------------------------------------------------------------
     def deliveries(self, device_id: str) -> list[Delivery]:
@@ -196,34 +195,36 @@ class Pusher:
 
     def idle(self) -> bool:
         """Nothing due to be produced and nothing waiting for delivery."""
-        if self._heap and self._heap[0][0] <= self.clock.now():
-            return False
+        now = self.clock.now()
+        for t, _ in self._boundaries():
+            if t <= now:
+                return False
         return all(self.pending(i) == 0 for i in self._channels)
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Wait (wall time) until :meth:`idle`; TimeoutError after ``timeout`` seconds."""
-        self.poke()
         async with asyncio.timeout(timeout):
             while not self.idle():
                 await asyncio.sleep(0.005)
 
     # ---- production --------------------------------------------------------------------
-    def produce_due(self, now: float | None = None) -> int:
-        """Write every interval that has ended by ``now`` to the outbox (up to a batch).
+    def produce_due(self, lane: Lane, t: float) -> int:
+        """Write every interval that has ended by ``t`` to the outbox (up to a batch).
 
-        Cursors move only once the outbox commit succeeded: after a failed write nothing is
-        produced, and the same intervals are tried again after a backoff.
+        The due boundaries are popped from ``lane`` (the scheduler's push lane) and the next
+        ones scheduled there. Cursors move only once the outbox commit succeeded: after a
+        failed write nothing is produced, and the same intervals stay due, tried again after
+        a backoff.
         """
-        t = self.clock.now() if now is None else now
-        if not self._heap or self._heap[0][0] > t or not self._store_ready():
+        if not self._store_ready():
             return 0
         before: dict[str, float] = {}  # cursors as they were, to undo a failed write
         rows: list[tuple[str, float, str]] = []
         cursors: dict[str, float] = {}
         limits: dict[str, int] = {}
         skipped: dict[str, int] = {}
-        while self._heap and self._heap[0][0] <= t and len(rows) < self.batch:
-            _, dev_id = heapq.heappop(self._heap)
+        while len(rows) < self.batch and (key := lane.pop_due(t)) is not None:
+            dev_id = str(key)
             ch = self._channels[dev_id]
             before.setdefault(dev_id, ch.cursor)
             m, limit = ch.cfg.interval_minutes, ch.cfg.outbox_limit
@@ -236,11 +237,13 @@ class Pusher:
             rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
-            heapq.heappush(self._heap, (interval_end(end, m), dev_id))
+            lane.add(interval_end(end, m), dev_id)
+        if not rows:
+            return 0
         try:
             dropped = self.store.outbox_produce(rows, cursors, limits)
         except StoreError as e:
-            self._unproduce(before)
+            self._unproduce(before, lane)
             self._store_failed("produce", e)
             return 0
         self._store_ok()
@@ -260,15 +263,15 @@ class Pusher:
             self._channels[dev_id].wake.set()
         return len(rows)
 
-    def _unproduce(self, cursors: dict[str, float]) -> None:
-        """Put cursors back as they were and rebuild the heap: nothing was produced."""
+    def _unproduce(self, cursors: dict[str, float], lane: Lane) -> None:
+        """Put cursors back as they were and reschedule the boundaries: nothing was produced."""
         for dev_id, cursor in cursors.items():
             self._channels[dev_id].cursor = cursor
-        self._heap = [
-            (interval_end(ch.cursor, ch.cfg.interval_minutes), dev_id)
-            for dev_id, ch in self._channels.items()
-        ]
-        heapq.heapify(self._heap)
+        lane.replace(self._boundaries())
+
+    def retry_s(self) -> float:
+        """Wall seconds before a failed write is tried again (0 when writes may be tried)."""
+        return max(0.0, self.store_health.retry_at - time.monotonic())
 
     def _store_ready(self) -> bool:
         """Whether a write may be tried now (not within the backoff after a failure)."""
@@ -280,9 +283,7 @@ class Pusher:
         h.failures += 1
         h.total_failures += 1
         h.error = str(e)
-        first, longest = STORE_RETRY_S
-        delay = min(longest, first * 2 ** min(h.failures - 1, 16))
-        h.retry_at = time.monotonic() + delay
+        h.retry_at = time.monotonic() + retry_delay(h.failures)
         if h.failures == 1:
             log.warning(
                 "push store write failed (%s): %s; retrying with backoff, nothing is lost",
@@ -317,30 +318,23 @@ class Pusher:
         for dev_id, _ in acks:
             self._channels[dev_id].unflushed = 0
 
-    def _delay(self) -> float:
-        """Wall seconds until the next boundary is due, at most one poll period."""
-        if not self._heap or self.clock.speed == 0:
-            return self.poll_s
-        wait = (self._heap[0][0] - self.clock.now()) / self.clock.speed
-        return max(0.0, min(self.poll_s, wait + 1e-4))
+    def _flush_soon(self) -> None:
+        """Remove delivered entries from the outbox once this turn of the loop is done.
 
-    async def _schedule(self) -> None:
-        """Produce what is due, then sleep until the next boundary, a poll or a poke."""
-        while True:
-            self._poke.clear()
-            try:
-                self._flush_acks()
-                produced = self.produce_due()
-            except Exception:
-                log.exception("push scheduler error", extra={"push": {"event": "error"}})
-                produced = 0
-            if produced >= self.batch:
-                await asyncio.sleep(0)  # more is due: let the senders run, then go on
-                continue
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._delay()):
-                    await self._poke.wait()
+        Deliveries of the same turn share one transaction; after a failed write the removal
+        is tried again after the store's backoff (wall time).
+        """
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self.retry_s(), self._flush_later
+            )
+
+    def _flush_later(self) -> None:
+        """The timer of :meth:`_flush_soon`: flush, and again later if the store refused."""
+        self._flush_timer = None
+        self._flush_acks()
+        if self._acks:
+            self._flush_soon()
 
     # ---- delivery ----------------------------------------------------------------------
     async def _send(self, ch: _Channel) -> None:
@@ -380,6 +374,7 @@ class Pusher:
                 ch.failures = 0
                 ch.delivered_id = entry.id
                 self._acks.append((dev_id, entry.id))
+                self._flush_soon()
                 ch.unflushed += 1
                 ch.stats.delivered += 1
                 continue

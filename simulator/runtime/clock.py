@@ -80,6 +80,7 @@ class SimClock:
         self._follow = self._fixed is None and self._speed == 1.0
         #: The earliest time a wall-following clock has shown (a test may freeze it earlier).
         self.earliest = self.origin
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def speed(self) -> float:
@@ -90,6 +91,14 @@ class SimClock:
     def follows_wall(self) -> bool:
         """Whether ``now()`` is the wall time (no fixed start, speed 1, never moved)."""
         return self._follow
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever the clock is set, advanced, reset or changes speed."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def now(self) -> float:
         """Return the simulated time in epoch seconds (UTC), inside the calendar."""
@@ -112,12 +121,14 @@ class SimClock:
     def set(self, t: float) -> None:
         """Jump to simulated time ``t`` (epoch seconds); the clock keeps its speed."""
         self._reanchor(check_time(float(t)))
+        self._changed()
 
     def advance(self, seconds: float) -> None:
         """Move the simulated time forward by ``seconds``."""
         if seconds < 0:
             raise ValueError("cannot advance by a negative duration")
         self._reanchor(check_time(self.now() + seconds))
+        self._changed()
 
     def set_speed(self, speed: float) -> None:
         """Change the speed from now on, without a jump in simulated time."""
@@ -125,6 +136,7 @@ class SimClock:
             raise ValueError("speed must be >= 0")
         self._reanchor(self.now())
         self._speed = float(speed)
+        self._changed()
 
     def reset(self) -> None:
         """Back to start-up: following the wall again if it did, else at ``origin``."""
@@ -132,3 +144,4 @@ class SimClock:
         self._reanchor(self.origin)
         self._follow = self._fixed is None and self._speed == 1.0
         self.earliest = self.origin
+        self._changed()

@@ -2,7 +2,7 @@
 
 An event happens at an absolute time (``at``), at a duration after the simulated start
 (``after``), or, injected without either, now. ``device`` names the device it acts on; left
-out, it acts on every device. How events are applied is :mod:`simulator.events`.
+out, it acts on every device. How events are applied is :mod:`simulator.runtime.events`.
 """
 
 from __future__ import annotations

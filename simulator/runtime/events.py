@@ -10,26 +10,23 @@ give the same exports however the clock was moved.
 
 from __future__ import annotations
 
-import asyncio
-import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
 from simulator.device import Device
-from simulator.runtime.clock import check_time
+from simulator.fleet import Fleet
+from simulator.runtime.clock import SimClock, check_time
 from simulator.runtime.handlers import IN_MEMORY, RECORDED, PushOutages
-from simulator.schema.timeline import ClockJumpEvent, Event, FaultOnEvent, event_devices
-from simulator.store import StoreBusy, StoreError
+from simulator.runtime.scheduler import Lane
+from simulator.schema.timeline import ClockJumpEvent, Event, FaultOnEvent, FaultSpec, event_devices
+from simulator.store import Store, StoreError, retry_delay
 
-if TYPE_CHECKING:
-    from simulator.fleet import Fleet
-
-log = logging.getLogger("simulator.events")
+log = logging.getLogger("simulator.runtime.events")
 
 EVENT = TypeAdapter[Event](Event)
 
@@ -52,6 +49,11 @@ class Scheduled:
     source: str  # "timeline" or "injected"
     applied: bool = False
 
+    @property
+    def moves_clock(self) -> bool:
+        """Whether the event is a clock jump (the scheduler goes on from the new time)."""
+        return isinstance(self.event, ClockJumpEvent)
+
     def describe(self) -> dict[str, Any]:
         """The event as the control plane shows it."""
         body = self.event.model_dump(mode="json", exclude_none=True, exclude={"at", "after"})
@@ -59,16 +61,42 @@ class Scheduled:
         return {"id": self.id, "due": due, "source": self.source, "applied": self.applied, **body}
 
 
-class EventScheduler:
-    """The fleet's events: due in (time, id) order; applied when the clock reaches them."""
+class FaultSwitch(Protocol):
+    """Where fault_on and fault_off events go: the fault table of the API, when there is one."""
 
-    def __init__(self, fleet: Fleet, sim_start: float) -> None:
+    def reset(self, specs: Sequence[FaultSpec]) -> None:
+        """Back to the scenario's faults."""
+        ...
+
+    def add(self, spec: FaultSpec) -> object:
+        """Switch a fault on."""
+        ...
+
+    def remove(self, rule_id: str | None = None) -> object:
+        """Switch one fault (or every fault) off."""
+        ...
+
+
+class Events:
+    """The timeline: events due in (time, id) order, applied when the scheduler reaches them."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        clock: SimClock,
+        store: Store,
+        lane: Lane,
+        faults: FaultSwitch,
+    ) -> None:
         self.fleet = fleet
-        self.sim_start = sim_start
+        self.clock = clock
+        self.store = store
+        self.lane = lane
+        self.faults = faults
+        self.sim_start = fleet.sim_start
         self._events: dict[int, Scheduled] = {}
-        self._heap: list[tuple[float, int]] = []
         self._unmarked: list[int] = []  # applied in memory, not yet marked in the store
-        self._store_failing = False
+        self._failures = 0  # failed writes in the current streak
         self.outages = PushOutages()
 
     # ---- loading -----------------------------------------------------------------------
@@ -82,14 +110,14 @@ class EventScheduler:
 
     def load(self) -> None:
         """Record the scenario's timeline (once), then read every event from the store."""
-        store = self.fleet.store
+        store = self.store
         for i, ev in enumerate(self.fleet.scenario.timeline):
             body = ev.model_dump_json(exclude_none=True)
             store.event_add(self.due_of(ev, self.sim_start), body, _device(ev), f"timeline:{i}")
         self._events.clear()
-        self._heap = []
+        pending: list[tuple[float, Hashable]] = []
         self._unmarked.clear()  # events not marked applied are applied again, once
-        self.fleet.faults.reset(self.fleet.scenario.faults)
+        self.faults.reset(self.fleet.scenario.faults)
         for site in self.fleet.sites.values():
             site.bursts.clear()
         self.outages.windows.clear()
@@ -99,8 +127,8 @@ class EventScheduler:
             if applied:
                 self._restore(s)
             else:
-                self._heap.append((due, eid))
-        heapq.heapify(self._heap)
+                pending.append((due, eid))
+        self.lane.replace(pending)
 
     def _restore(self, s: Scheduled) -> None:
         """Rebuild the in-memory effect of an event applied in an earlier run."""
@@ -111,7 +139,7 @@ class EventScheduler:
     # ---- queries -----------------------------------------------------------------------
     def scheduled(self) -> list[Scheduled]:
         """Events not applied yet, in the order they will be."""
-        return [self._events[i] for _, i in sorted(self._heap)]
+        return [self._events[i] for _, i in self.lane.items() if isinstance(i, int)]
 
     def applied(self) -> list[Scheduled]:
         """Events applied, in due order."""
@@ -119,7 +147,7 @@ class EventScheduler:
 
     def next_due(self) -> float | None:
         """The due time of the next pending event."""
-        return self._heap[0][0] if self._heap else None
+        return self.lane.first()
 
     # ---- injection ---------------------------------------------------------------------
     def check(self, event: Event) -> None:
@@ -128,7 +156,7 @@ class EventScheduler:
             if dev not in self.fleet.by_id:
                 raise EventError("device", f"no device {dev!r}")
         if isinstance(event, ClockJumpEvent) and event.by is not None:
-            target = self.due_of(event, self.fleet.clock.now()) + event.by
+            target = self.due_of(event, self.clock.now()) + event.by
             try:
                 check_time(target, "the clock")
             except ValueError as e:
@@ -139,18 +167,15 @@ class EventScheduler:
                 if occ.role == "secondary" or not occ.estimation:
                     raise EventError("device", f"{d.id} cannot adjust occupancy (secondary/off)")
 
-    def inject(self, event: Event) -> Scheduled:
-        """Record an event durably and schedule it; one due now is applied at once."""
+    def add(self, event: Event) -> Scheduled:
+        """Record an event durably and schedule it (the caller runs what is due now)."""
         self.check(event)
-        now = self.fleet.clock.now()
-        due = self.due_of(event, now)
+        due = self.due_of(event, self.clock.now())
         body = event.model_dump_json(exclude_none=True)
-        eid = self.fleet.store.event_add(due, body, _device(event))
+        eid = self.store.event_add(due, body, _device(event))
         s = Scheduled(eid, due, event, "injected")
         self._events[eid] = s
-        heapq.heappush(self._heap, (due, eid))
-        if due <= now:
-            self.run_due(now)
+        self.lane.add(due, eid)
         return s
 
     def cancel(self, event_id: int) -> bool:
@@ -158,81 +183,41 @@ class EventScheduler:
         s = self._events.get(event_id)
         if s is None or s.applied:
             return False
-        self._heap = [(d, i) for d, i in self._heap if i != event_id]
-        heapq.heapify(self._heap)
+        self.lane.remove(event_id)
         del self._events[event_id]
-        self.fleet.store.event_delete(event_id)
+        self.store.event_delete(event_id)
         return True
 
-    # ---- running -----------------------------------------------------------------------
-    def run_due(self, now: float | None = None) -> list[Scheduled]:
-        """Apply every pending event due at or before ``now``, in order."""
-        t = self.fleet.clock.now() if now is None else now
-        done: list[Scheduled] = []
-        if not self._mark_applied():
-            return done
-        while self._heap and self._heap[0][0] <= t:
-            s = self._events[self._heap[0][1]]
-            try:
-                self._apply(s)
-            except StoreError as e:  # stays due: the next run applies it (effects repeat safely)
-                self._store_failed(e)
-                break
-            heapq.heappop(self._heap)
-            done.append(s)
-            if isinstance(s.event, ClockJumpEvent):
-                break  # the clock moved: the caller goes on from the new time
-        return done
-
-    def advance_to(self, target: float) -> list[Scheduled]:
-        """Move the clock to ``target``, applying events and producing pushes in due order.
-
-        A clock jump met on the way moves the target by the jump.
-        """
-        clock, pusher = self.fleet.clock, self.fleet.pusher
-        done: list[Scheduled] = []
-        while True:
-            nxt = self.next_due()
-            if nxt is None or nxt > target:
-                break
-            clock.set(max(nxt, clock.now()))
-            _produce(pusher, nxt)
-            before = clock.now()
-            ran = self.run_due(nxt)
-            done += ran
-            if self._store_failing:  # the clock stays at the event it could not record
-                raise StoreBusy("the database is locked: the clock stopped at a due event")
-            if ran and isinstance(ran[-1].event, ClockJumpEvent):
-                target += clock.now() - before
-        clock.set(target)
-        _produce(pusher, target)
-        self.run_due(target)
-        pusher.poke()
-        return done
+    # ---- applying ----------------------------------------------------------------------
+    def apply_due(self, key: Hashable) -> Scheduled:
+        """Apply the pending event ``key`` at its due time (StoreError: it stays due)."""
+        assert isinstance(key, int)
+        s = self._events[key]
+        self._apply(s)
+        return s
 
     def _apply(self, s: Scheduled, durable: bool = True) -> None:
         """Make an event take effect at its due time; mark it applied in the store."""
-        ev, t, fleet = s.event, s.due, self.fleet
+        ev, t = s.event, s.due
         if ev.kind == "clock_jump":
             assert isinstance(ev, ClockJumpEvent)
             # The timeline's jumps due before the start are history: the clock stays.
             if durable and (s.source == "injected" or t >= self.sim_start):
                 to = ev.to.timestamp() if ev.to is not None else t + (ev.by or 0.0)
-                fleet.clock.set(to)
-                fleet.pusher.poke()
+                self.clock.set(to)
         elif isinstance(ev, FaultOnEvent):
-            fleet.faults.add(ev.fault)
+            self.faults.add(ev.fault)
         elif ev.kind == "fault_off":
-            fleet.faults.remove(getattr(ev, "id", None))
+            self.faults.remove(getattr(ev, "id", None))
         else:
             for d in self._targets(ev):
                 self._apply_to(d, ev, t, durable)
         s.applied = True
         if durable:
             self._unmarked.append(s.id)
-            self._mark_applied()
+            self.mark_applied()
 
-    def _mark_applied(self) -> bool:
+    def mark_applied(self) -> bool:
         """Record in the store the events applied in memory; False while it cannot be written.
 
         An event's in-memory effects (a burst, an outage) happen once: only the mark that it
@@ -240,21 +225,25 @@ class EventScheduler:
         """
         while self._unmarked:
             try:
-                self.fleet.store.event_applied(self._unmarked[0])
+                self.store.event_applied(self._unmarked[0])
             except StoreError as e:
-                self._store_failed(e)
+                self.store_failed(e)
                 return False
             self._unmarked.pop(0)
-        if self._store_failing:
-            self._store_failing = False
+        if self._failures:
+            self._failures = 0
             log.info("events: the store takes writes again; due events go on")
         return True
 
-    def _store_failed(self, e: StoreError) -> None:
-        """Log the first failure of a streak (the scheduler retries on its next run)."""
-        if not self._store_failing:
-            self._store_failing = True
+    def store_failed(self, e: StoreError) -> None:
+        """Log the first failure of a streak (the scheduler retries after a backoff)."""
+        self._failures += 1
+        if self._failures == 1:
             log.warning("events: cannot record a due event now (%s); retrying", e)
+
+    def retry_s(self) -> float:
+        """Wall seconds before a failed write is tried again (0 when writes work)."""
+        return retry_delay(self._failures) if self._failures else 0.0
 
     def _apply_to(self, d: Device, ev: Event, t: float, durable: bool) -> None:
         """One event's effect on one device (its caches follow the store's revisions)."""
@@ -276,37 +265,13 @@ class EventScheduler:
             return [d for d in self.fleet.devices if d.site.primary_id == d.id]
         return list(self.fleet.devices)
 
-    # ---- the clock running by itself -----------------------------------------------------
-    async def run(self, poll_s: float = 0.05) -> None:
-        """Apply events as the running clock reaches them (a background task)."""
-        while True:
-            try:
-                if self._heap and self._heap[0][0] <= self.fleet.clock.now():
-                    self.run_due()
-            except Exception:  # pragma: no cover - logged, the loop goes on
-                log.exception("event scheduler error")
-            await asyncio.sleep(poll_s)
-
-
-def install_push_gate(fleet: Fleet) -> None:
-    """Let simulated receiver outages fail the push's delivery attempts of a fleet."""
-    outages, clock = fleet.events.outages, fleet.clock
-    fleet.pusher.receiver_down = lambda device: outages.down(device, clock.now())
-
-
-def _produce(pusher: Any, t: float) -> None:
-    """Let the push produce every interval that ended by ``t`` (in batches)."""
-    produce: Callable[[float], int] | None = getattr(pusher, "produce_due", None)
-    if produce is None:
-        return
-    while produce(t) > 0:
-        pass
-
 
 def _device(ev: Event) -> str | None:
+    """The device an event names, if one."""
     dev = getattr(ev, "device", None)
     return dev if isinstance(dev, str) else None
 
 
 def _source(key: str | None) -> str:
+    """Where a stored event came from: the scenario's timeline, or injected."""
     return "timeline" if key is not None else "injected"
