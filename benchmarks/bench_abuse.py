@@ -267,12 +267,16 @@ async def wait_up(url: str) -> None:
 def table(phases: list[Phase]) -> None:
     """Print p50/p99 and failures per phase, with ratios against the first (the baseline)."""
     base50, base99 = np.percentile(phases[0].lat, [50, 99]) * 1000
-    print(f"{'phase':28} {'polls':>6} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'p50 x':>6} {'p99 x':>6}  load")
+    print(
+        f"{'phase':28} {'polls':>6} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p50 x':>6} {'p99 x':>6}  load"
+    )
     for p in phases:
         p50, p99 = (np.percentile(p.lat, [50, 99]) * 1000) if p.lat else (np.nan, np.nan)
-        print(f"{p.name:28} {len(p.lat):6d} {p.failed:6d} {p50:8.2f} {p99:8.2f} "
-              f"{p50 / base50:6.1f} {p99 / base99:6.1f}  {p.note}")
+        print(
+            f"{p.name:28} {len(p.lat):6d} {p.failed:6d} {p50:8.2f} {p99:8.2f} "
+            f"{p50 / base50:6.1f} {p99 / base99:6.1f}  {p.note}"
+        )
 
 
 async def lateness(done: asyncio.Event, late: list[float]) -> None:
@@ -288,7 +292,7 @@ async def loop_stall(repeats: int) -> list[tuple[float, float, float]]:
     from aiohttp.test_utils import TestServer
 
     from simulator.api.app import create_app
-    from simulator.runtime.clock import SimClock
+    from simulator.clock import SimClock
     from simulator.runtime.runtime import Runtime
     from simulator.schema.scenario import Scenario
 
@@ -330,11 +334,23 @@ async def main() -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the flood needs many sockets
     port = free_ports(4)
-    argv = [sys.executable, "-m", "simulator", "serve", "scenarios/mall.yaml",
-            "--port", str(port), "--speed", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "serve",
+        "scenarios/mall.yaml",
+        "--port",
+        str(port),
+        "--speed",
+        "0",
+    ]
     sim = subprocess.Popen(
-        pinned(0, argv), cwd=ROOT, preexec_fn=lower_nofile(args.nofile),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pinned(0, argv),
+        cwd=ROOT,
+        preexec_fn=lower_nofile(args.nofile),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     os.sched_setaffinity(0, {1 if (os.cpu_count() or 1) > 1 else 0})  # the server has core 0
     poll_url = f"http://{HOST}:{port}{OCC}"  # parking
@@ -351,15 +367,18 @@ async def main() -> None:
         phases = [
             await measured("(a) baseline", poll_url, idle),
             await measured(
-                f"(b) {flood} idle+slow conns", poll_url,
+                f"(b) {flood} idle+slow conns",
+                poll_url,
                 lambda: idle_and_slow(port, flood, args.seconds),
             ),
             await measured(
-                f"(c) adjust storm x{args.workers}", poll_url,
+                f"(c) adjust storm x{args.workers}",
+                poll_url,
                 lambda: storm(storm_url, args.seconds, args.workers),
             ),
             await measured(
-                f"(d) {args.exports} year exports", poll_url,
+                f"(d) {args.exports} year exports",
+                poll_url,
                 lambda: exports(export_url, args.exports, 300),
             ),
         ]
@@ -373,8 +392,10 @@ async def main() -> None:
         return
     for n, (took, worst, p99) in enumerate(await loop_stall(args.stall_repeats), 1):
         first = " (the process's first: cold model)" if n == 1 else ""
-        print(f"(e) year of minutes as JSON #{n}: {took:5.2f} s, loop held at most "
-              f"{worst:7.1f} ms (p99 of the 1 ms probe's lateness {p99:5.1f} ms){first}")
+        print(
+            f"(e) year of minutes as JSON #{n}: {took:5.2f} s, loop held at most "
+            f"{worst:7.1f} ms (p99 of the 1 ms probe's lateness {p99:5.1f} ms){first}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 

@@ -110,9 +110,25 @@ def main() -> None:
 
     port = free_port()
     sim = subprocess.Popen(
-        pinned(0, [sys.executable, "-m", "simulator", "serve", "--port", str(port),
-                   "--speed", "0", "--start", "2024-06-07T15:30:00+02:00"]),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        pinned(
+            0,
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "serve",
+                "--port",
+                str(port),
+                "--speed",
+                "0",
+                "--start",
+                "2024-06-07T15:30:00+02:00",
+            ],
+        ),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     try:
         occ = f"http://127.0.0.1:{port}/a3dpc/api/occupancy"

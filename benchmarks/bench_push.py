@@ -30,10 +30,10 @@ import numpy as np
 import trustme
 from aiohttp import web
 
-from simulator.push import payload
-from simulator.push.schedule import due_count
-from simulator.push.sender import tls_context
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
+from simulator.runtime.push import payload
+from simulator.runtime.push.schedule import due_count
+from simulator.runtime.push.sender import tls_context
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store

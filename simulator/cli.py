@@ -25,8 +25,8 @@ from typing import Any
 
 from simulator import __version__, catalog, export, plot
 from simulator.api.common import whole_number
-from simulator.push import PushSetupError
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
+from simulator.runtime.push import PushSetupError
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, load_scenario
 from simulator.schema.scenario import ControlConfig, Scenario
@@ -68,7 +68,6 @@ def _speed(text: str) -> float:
     if v < 0 or v != v or v == float("inf"):
         raise argparse.ArgumentTypeError("--speed must be a finite number >= 0")
     return v
-
 
 
 def _port(text: str) -> int:

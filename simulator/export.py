@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import IO
 
 from simulator.api import a3dpc, render
+from simulator.clock import SimClock, wall_time
 from simulator.device import Chunk, Device
 from simulator.errors import ValidationFailed
 from simulator.fleet import Fleet
-from simulator.runtime.clock import SimClock, wall_time
 from simulator.runtime.runtime import timeline_of
 from simulator.runtime.scheduler import Scheduler
 from simulator.schema.scenario import Scenario

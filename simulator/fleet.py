@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from simulator.clock import SimClock
 from simulator.device import DayCache, Device, Site
 from simulator.replay import load_recording
-from simulator.runtime.clock import SimClock
 from simulator.schema.scenario import Scenario
 from simulator.specs import site_specs
 from simulator.store import Store

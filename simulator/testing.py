@@ -22,8 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from simulator.client import AsyncControl, Control, ControlError
+from simulator.clock import SimClock
 from simulator.fleet import Fleet
-from simulator.runtime.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import load_scenario
 from simulator.schema.scenario import Scenario

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from simulator.runtime.clock import check_time
+from simulator.clock import check_time
 
 
 def parse_start(text: str) -> float:

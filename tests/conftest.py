@@ -14,7 +14,7 @@ import trustme
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import Scenario
 

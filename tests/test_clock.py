@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 
 START = datetime(2024, 6, 7, 12, 0, tzinfo=UTC).timestamp()
 

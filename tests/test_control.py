@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from simulator.api.app import create_app
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.testing import Simulator

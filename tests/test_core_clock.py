@@ -16,7 +16,7 @@ import requests
 from freezegun import freeze_time
 from requests.auth import HTTPDigestAuth
 
-from simulator.runtime.clock import LAST_TIME, MAX_TIME, SimClock
+from simulator.clock import LAST_TIME, MAX_TIME, SimClock
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.testing import Simulator, ThreadedSimulator
 from tests.conftest import T0

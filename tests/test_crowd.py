@@ -7,6 +7,7 @@ from datetime import date, time, timedelta
 import numpy as np
 import pytest
 
+from simulator.clock import SimClock
 from simulator.device import Device, Site
 from simulator.model import rng
 from simulator.model.calendar import DayPlan, day_plan, easter, sweden
@@ -21,7 +22,6 @@ from simulator.model.tables import (
     group_table,
     size_weights,
 )
-from simulator.runtime.clock import SimClock
 from simulator.schema.load import ScenarioError, parse_scenario
 from simulator.schema.scenario import Burst, CrowdConfig, DeviceConfig, Scenario, SpecialDay
 from simulator.specs import burst_spec, crowd_spec, doors_spec, site_spec, site_specs

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.api.faults import Faults
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.events import EVENT
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, parse_scenario

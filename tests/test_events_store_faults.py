@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.store import Store, StoreBusy

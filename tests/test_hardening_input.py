@@ -119,9 +119,7 @@ async def test_event_ids_are_ascii_whole_numbers(aiohttp_client: Any) -> None:
     for unknown in (HUGE, "0" * 5000 + "1"):
         status, answer = await control(client, "DELETE", "events/" + unknown)
         assert status == 404 and answer["error"]["field"] == "id"
-    status, event = await control(
-        client, "POST", "events", {"kind": "door_closed", "after": "1d"}
-    )
+    status, event = await control(client, "POST", "events", {"kind": "door_closed", "after": "1d"})
     assert status == 201
     status, answer = await control(client, "DELETE", f"events/{event['id']}")
     assert (status, answer) == (200, {"cancelled": event["id"]})

@@ -50,9 +50,7 @@ def test_the_check_finds_foreign_imports(source: str, foreign: list[str]) -> Non
 def test_model_modules_import_only_numpy_stdlib_and_the_model() -> None:
     files = sorted(MODEL.glob("*.py"))
     assert len(files) >= 9
-    found = {
-        f.name: bad for f in files if (bad := foreign_imports(f.read_text(encoding="utf-8")))
-    }
+    found = {f.name: bad for f in files if (bad := foreign_imports(f.read_text(encoding="utf-8")))}
     assert found == {}
 
 

@@ -17,7 +17,7 @@ import trustme
 from aiohttp import web
 
 from simulator.api.app import create_app
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
@@ -362,7 +362,7 @@ async def test_failed_statuses_and_timeouts_are_retried_until_2xx(
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, timeout_s=0.2)
     running.append(fleet)
     await fleet.start()
-    caplog.set_level(logging.INFO, logger="simulator.push")
+    caplog.set_level(logging.INFO, logger="simulator.runtime.push")
     clock.advance(40)
     await fleet.pusher.wait_idle()
     log = fleet.pusher.deliveries("entrance")

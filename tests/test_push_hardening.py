@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from requests.auth import HTTPDigestAuth
 
-from simulator.push.sender import READ_LIMIT, post
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
+from simulator.runtime.push.sender import READ_LIMIT, post
 from simulator.schema.scenario import PushConfig
 from simulator.store import Store
 from tests.conftest import ClientFactory
@@ -100,7 +100,7 @@ async def test_a_locked_database_loses_no_push_and_blocks_no_reading(
     client_for: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="simulator.push")
+    caplog.set_level(logging.INFO, logger="simulator.runtime.push")
     db = tmp_path / "sim.db"
     clock = SimClock(start=BOUNDARY + 1, speed=60)  # a 1-minute push every wall second
     fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)

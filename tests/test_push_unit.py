@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from simulator.push import PushSetupError
-from simulator.push import payload as pl
-from simulator.push.schedule import due_count, interval_end, interval_start
-from simulator.push.sender import backoff
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
+from simulator.runtime.push import PushSetupError
+from simulator.runtime.push import payload as pl
+from simulator.runtime.push.schedule import due_count, interval_end, interval_start
+from simulator.runtime.push.sender import backoff
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, parse_scenario
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.runtime.events import EVENT as EVENT_ADAPTER
 from simulator.runtime.scheduler import EVENT, PUSH, WALL_LOOK_S, Lane, Scheduler
 from simulator.store import StoreError

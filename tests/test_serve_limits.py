@@ -86,7 +86,7 @@ def test_a_slow_body_gets_408_from_the_handler(short: Served) -> None:
         sock.sendall(
             b"POST /sim/v1/clock/advance HTTP/1.1\r\nHost: x\r\n"
             + f"Authorization: Bearer {short.token}\r\n".encode()
-            + b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"by\": "
+            + b'Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"by": '
         )
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")

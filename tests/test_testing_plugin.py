@@ -235,8 +235,10 @@ def test_a_marker_and_an_override_that_disagree_fail_clearly(pytester: pytest.Py
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["*test_conflict is marked p8815_scenario('legacy') but an overriding p8815_scenario "
-         "fixture chooses 'ci': use one or the other*"]
+        [
+            "*test_conflict is marked p8815_scenario('legacy') but an overriding p8815_scenario "
+            "fixture chooses 'ci': use one or the other*"
+        ]
     )
 
 
@@ -272,7 +274,11 @@ def test_the_plugin_imports_nothing_of_the_simulator(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     r = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
@@ -294,7 +300,11 @@ def test_the_test_double_needs_neither_pytest_nor_requests(tmp_path: Path) -> No
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
@@ -334,7 +344,11 @@ def test_the_readme_ci_job_script_runs(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     r = subprocess.run(
         ["bash", str(tmp_path / "ci-job.sh")],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     reading, advanced, journal = r.stdout.splitlines()[-3:]

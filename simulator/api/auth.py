@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from simulator.runtime.clock import wall_time
+from simulator.clock import wall_time
 
 Role = Literal["viewer", "operator", "administrator"]
 ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "administrator": 2}
@@ -276,9 +276,7 @@ class DigestAuthenticator:
         self._memo[(method, uri, authorization)] = verified
         return self._fresh(*verified)
 
-    def _fresh(
-        self, ok: AuthResult, nonce: str, issued: float, seq: int, nc: int
-    ) -> AuthResult:
+    def _fresh(self, ok: AuthResult, nonce: str, issued: float, seq: int, nc: int) -> AuthResult:
         """Apply the time-dependent checks to verified credentials: nonce age, nc replay."""
         now = self._wall()
         if now - issued > self.nonce_lifetime:

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from simulator.api import openapi
 from simulator.api.common import RUNTIME, whole_number
 from simulator.api.faults import FAULTS, Faults
+from simulator.clock import check_time, epoch_seconds
 from simulator.device import Device
 from simulator.errors import DeviceError
 from simulator.journal import FILTERS as JOURNAL_FILTERS
 from simulator.journal import Criteria, FilterError, parse_limit
-from simulator.runtime.clock import check_time, epoch_seconds
 from simulator.runtime.events import EVENT, EventError
 from simulator.runtime.runtime import Runtime
 from simulator.schema.timeline import (

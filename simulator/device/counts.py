@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.clock import SimClock
 from simulator.device.days import DayCache
 from simulator.model.bins import DayGrid, IntArray, day_grid, local_midnight
 from simulator.model.counter import Counts, partial
 from simulator.model.crowd import SiteSpec
 from simulator.model.site import BLOCK_DAYS, shared_site_days, site_days
-from simulator.runtime.clock import SimClock
 from simulator.schema.scenario import Burst, DeviceConfig
 from simulator.specs import burst_spec, doors_spec, frames_spec
 from simulator.store import Store
@@ -40,6 +40,7 @@ def installed_date(device: DeviceConfig, sim_start: float) -> date:
         return device.installed
     local = datetime.fromtimestamp(sim_start, UTC).astimezone(device.tz).date()
     return local - timedelta(days=365)
+
 
 class Bursts:
     """Bursts injected at run time into one site, by local day, with a revision."""

@@ -204,4 +204,3 @@ class Occupancy(DeviceCounts):
         total_out = int(w.out[since : pos + 1].sum())
         value = int(w.occ[pos]) if self.cfg.occupancy.estimation else 0
         return Realtime(value, total_in, total_out, t)
-

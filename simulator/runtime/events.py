@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
+from simulator.clock import SimClock, check_time
 from simulator.device import Device
 from simulator.fleet import Fleet
-from simulator.runtime.clock import SimClock, check_time
 from simulator.runtime.handlers import IN_MEMORY, RECORDED, PushOutages
 from simulator.runtime.scheduler import Lane
 from simulator.schema.timeline import ClockJumpEvent, Event, FaultOnEvent, FaultSpec, event_devices

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from simulator.clock import SimClock
 from simulator.fleet import Fleet
 from simulator.journal import Journal
-from simulator.push import Pusher
-from simulator.runtime.clock import SimClock
 from simulator.runtime.events import Events, FaultSwitch, Scheduled
+from simulator.runtime.push import Pusher
 from simulator.runtime.scheduler import Scheduler
 from simulator.schema.scenario import Scenario
 from simulator.schema.timeline import Event, FaultSpec

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from simulator.runtime.clock import SimClock
+from simulator.clock import SimClock
 from simulator.store import StoreBusy, StoreError
 
 log = logging.getLogger("simulator.scheduler")

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from simulator.runtime.clock import check_time
+from simulator.clock import check_time
 from simulator.schema.timeline import Event, FaultSpec, event_devices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 import aiohttp
 import numpy as np
 
+from simulator.clock import SimClock, wall_time
 from simulator.device import Device
-from simulator.push import payload
-from simulator.push.schedule import due_count, interval_end, interval_start
-from simulator.push.sender import Attempt, backoff, post, tls_context
-from simulator.runtime.clock import SimClock, wall_time
+from simulator.runtime.push import payload
+from simulator.runtime.push.schedule import due_count, interval_end, interval_start
+from simulator.runtime.push.sender import Attempt, backoff, post, tls_context
 from simulator.runtime.scheduler import Lane
 from simulator.schema.scenario import PushConfig
 from simulator.store import Store, StoreError, retry_delay
 
-log = logging.getLogger("simulator.push")
+log = logging.getLogger("simulator.runtime.push")
 
 PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
 
