@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from time import perf_counter, time
+from time import perf_counter
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,6 +14,7 @@ from simulator.api.auth import DigestAuthenticator, role_allows
 from simulator.api.common import DEVICE, RUNTIME, route_policy
 from simulator.api.errors import error_response
 from simulator.api.faults import FAULTS, Faults
+from simulator.clock import wall_time
 from simulator.journal import BODY_LIMIT, Journal
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig
@@ -64,7 +65,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    t0, wall, now = perf_counter(), time(), runtime.clock.now()
+    t0, wall, now = perf_counter(), wall_time(), runtime.clock.now()
     record = partial(_record, request, runtime.journal, device.id, wall, now, t0)
     if (miss := request.match_info.http_exception) is not None:
         await record(miss.status, "none")
