@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from simulator.model.bins import day_grid
-from simulator.model.site import CHUNK_DAYS, iter_site_days, site_days
+from simulator.model.site import site_days
 from simulator.model.tables import rate_shape
 from simulator.schema.scenario import CrowdConfig, DeviceConfig, Scenario
 from simulator.specs import crowd_spec, site_spec
@@ -48,7 +48,8 @@ def run_model(scenario: Scenario, days: list[date], chunk: int) -> tuple[float, 
     people = 0
     t = time.perf_counter()
     for spec in specs.values():
-        for part in iter_site_days(spec, scenario.seed, days, chunk=chunk):
+        for i in range(0, len(days), chunk):
+            part = site_days(spec, scenario.seed, days[i : i + chunk])
             people += sum(int(c.in_.sum()) for c in part.counts)
     return time.perf_counter() - t, people
 
@@ -69,7 +70,7 @@ def main() -> None:
     """Run the benchmarks and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", type=int, default=100)
-    p.add_argument("--chunk", type=int, default=CHUNK_DAYS, help=f"days per batch ({CHUNK_DAYS})")
+    p.add_argument("--chunk", type=int, default=32, help="days per batch (32)")
     p.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     p.add_argument("--no-pin", action="store_true", help="do not pin to one core")
     args = p.parse_args()

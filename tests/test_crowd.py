@@ -12,8 +12,8 @@ from simulator.device import Device, Site
 from simulator.model import rng
 from simulator.model.calendar import DayPlan, day_plan, easter, sweden
 from simulator.model.counter import Counts, _observe
-from simulator.model.crowd import SiteSpec, simulate
-from simulator.model.site import iter_site_days, site_days
+from simulator.model.crowd import SiteSpec, crowds, simulate
+from simulator.model.site import site_days
 from simulator.model.tables import (
     TABLE,
     Alias,
@@ -78,7 +78,7 @@ def test_a_day_alone_equals_that_day_in_any_batch() -> None:
     full = site_days(spec, SEED, days)
     shuffled = list(reversed(days))
     back = site_days(spec, SEED, shuffled)
-    chunks = list(iter_site_days(spec, SEED, days, chunk=7))
+    chunks = [site_days(spec, SEED, days[i : i + 7]) for i in range(0, len(days), 7)]
     for d in [*SPECIAL[:2], SPECIAL[3], days[0], days[-1], date(2024, 7, 2)]:
         k = days.index(d)
         alone = site_days(spec, SEED, [d]).day(0, 0)
@@ -133,7 +133,7 @@ def test_arrivals_only_while_open_and_everybody_gone_by_midnight() -> None:
     spec = lone()
     days = span(date(2024, 2, 5), 28)
     sd = site_days(spec, SEED, days)
-    truth = sd.truth()[0]
+    truth = crowds(sd.groups)[0]
     people_in = truth.in_adults + truth.in_children
     people_out = truth.out_adults + truth.out_children
     for k, d in enumerate(days):
@@ -285,7 +285,7 @@ def test_sites_are_validated() -> None:
 
 def test_a_site_balances_while_its_doors_need_not() -> None:
     sd = site_days(site_spec(mall(), "north"), 5, span(date(2024, 4, 8), 14))
-    truth = sd.truth()
+    truth = crowds(sd.groups)
     ins = [t.in_adults + t.in_children for t in truth]
     outs = [t.out_adults + t.out_children for t in truth]
     assert sum(int(x.sum()) for x in ins) == sum(int(x.sum()) for x in outs)

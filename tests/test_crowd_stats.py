@@ -14,7 +14,7 @@ import pytest
 
 from simulator.model import rng
 from simulator.model.counter import Restart, occupancy
-from simulator.model.crowd import SiteSpec
+from simulator.model.crowd import SiteSpec, crowds
 from simulator.model.site import SiteDays, site_days
 from simulator.schema.load import parse_scenario
 from simulator.schema.scenario import CounterConfig, CrowdConfig, DeviceConfig, SpecialDay
@@ -173,7 +173,7 @@ devices:
   - {id: c, site: m, serial: ACCC8E000003, crowd: {daily_visitors: 200, exit_share: 0.2}}
 """)  # fmt: skip
     sd = site_days(site_spec(sc, "a"), SEED, TWO_YEARS[:120])
-    truth = sd.truth()
+    truth = crowds(sd.groups)
     ins = np.array([(t.in_adults + t.in_children).sum() for t in truth], dtype=float)
     outs = np.array([(t.out_adults + t.out_children).sum() for t in truth], dtype=float)
     assert ins.sum() == outs.sum()

@@ -7,13 +7,13 @@ day) gives the same arrays, whichever days are computed with it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from weakref import WeakKeyDictionary
 
 from simulator.model.counter import Counts, count
-from simulator.model.crowd import Crowd, Groups, SiteSpec, crowds, simulate
+from simulator.model.crowd import Groups, SiteSpec, simulate
 from simulator.model.specs import BurstSpec
 
 
@@ -29,10 +29,6 @@ class SiteDays:
         a, b = int(self.groups.offsets[k]), int(self.groups.offsets[k + 1])
         c = self.counts[door]
         return Counts(c.in_[a:b], c.out[a:b], c.in_adults[a:b], c.out_adults[a:b])
-
-    def truth(self) -> list[Crowd]:
-        """The true movements through each door on the flat minute axis."""
-        return crowds(self.groups)
 
 
 def site_days(
@@ -68,20 +64,5 @@ def shared_site_days(spec: SiteSpec, seed: int, days: Sequence[date]) -> SiteDay
     return hit
 
 
-#: Days drawn per batch by ``iter_site_days``: large enough to amortise numpy's per-call
-#: cost, small enough that a batch's arrays stay in cache (benchmarks/bench_model.py).
-CHUNK_DAYS = 32
 #: Days a device computes at once when one of them is asked for (aligned blocks).
 BLOCK_DAYS = 8
-
-
-def iter_site_days(
-    spec: SiteSpec,
-    seed: int,
-    days: Sequence[date],
-    bursts: Mapping[date, Sequence[BurstSpec]] | None = None,
-    chunk: int = CHUNK_DAYS,
-) -> Iterator[SiteDays]:
-    """``site_days`` over consecutive batches of ``chunk`` days (same arrays, less memory)."""
-    for i in range(0, len(days), chunk):
-        yield site_days(spec, seed, days[i : i + chunk], bursts)
