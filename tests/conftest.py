@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from simulator.api.app import create_app
 from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import Scenario
+from tests.receivers import Receiver
 
 # A Friday afternoon in Stockholm (CEST, UTC+2).
 T0 = datetime(2024, 6, 7, 13, 30, 20, tzinfo=UTC).timestamp()
@@ -89,3 +90,12 @@ def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(ctx)
     return ctx
+
+
+@pytest.fixture
+async def receiver(server_ssl: ssl.SSLContext) -> AsyncIterator[Receiver]:
+    """A running HTTPS push receiver on 127.0.0.1 with a certificate of the test CA."""
+    r = Receiver(server_ssl)
+    await r.start()
+    yield r
+    await r.stop()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,76 +19,10 @@ from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
+from tests.receivers import Receiver
 
 T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()  # 12:30:20 in Stockholm
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.04, "timeout_s": 2.0}
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def doc(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def utc_from(self) -> str:
-        return str(self.doc["data"]["utcFrom"])
-
-
-@dataclass
-class Receiver:
-    """A push endpoint: records requests, answers queued statuses (then 200), can go down."""
-
-    ssl_ctx: ssl.SSLContext | None
-    port: int = 0
-    requests: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.delays:
-            await asyncio.sleep(self.delays.pop(0))
-        status = self.statuses.pop(0) if self.statuses else 200
-        if status == 200:
-            self.requests.append(Received(dict(request.headers), body))
-        return web.Response(status=status, text="ok" if status == 200 else "no")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/push", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl_ctx)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.ssl_ctx else "http"
-        return f"{scheme}://127.0.0.1:{self.port}/push"
-
-    def froms(self) -> list[str]:
-        return [r.utc_from for r in self.requests]
-
-
-@pytest.fixture
-async def receiver(server_ssl: ssl.SSLContext) -> AsyncIterator[Receiver]:
-    r = Receiver(server_ssl)
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def make_fleet(

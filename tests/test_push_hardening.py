@@ -25,8 +25,9 @@ from simulator.runtime.push.sender import READ_LIMIT, post
 from simulator.schema.scenario import PushConfig
 from simulator.store import Store
 from tests.conftest import ClientFactory
+from tests.receivers import Receiver
 from tests.test_control import TOKEN
-from tests.test_push_delivery import BOUNDARY, Receiver, make_fleet, minutes, until, utc
+from tests.test_push_delivery import BOUNDARY, make_fleet, minutes, until, utc
 
 # Holds the write lock of the database given as argv[1] for argv[2] seconds.
 LOCK_HOLDER = """
@@ -37,14 +38,6 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 db.execute("COMMIT")
 """
-
-
-@pytest.fixture
-async def receiver(server_ssl: ssl.SSLContext) -> AsyncIterator[Receiver]:
-    r = Receiver(server_ssl)
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def control(
