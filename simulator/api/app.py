@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from functools import partial
 from time import perf_counter
 
@@ -11,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from simulator.api import a3dpc, control, faults, stereo, vapix
 from simulator.api.auth import DigestAuthenticator, role_allows
-from simulator.api.common import DEVICE, RUNTIME, route_policy
+from simulator.api.common import DEVICE, RUNTIME, USER, anonymous_call, route_policy
 from simulator.api.errors import error_response
 from simulator.api.faults import FAULTS, Faults
 from simulator.clock import wall_time
@@ -67,6 +68,9 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     request[DEVICE] = device
     t0, wall, now = perf_counter(), wall_time(), runtime.clock.now()
     record = partial(_record, request, runtime.journal, device.id, wall, now, t0)
+    if device.restarting(now):
+        await record(0, "restarting")
+        return await _away(request, handler)
     if (miss := request.match_info.http_exception) is not None:
         await record(miss.status, "none")
         return await handler(request)  # 404/405 without asking for credentials
@@ -76,12 +80,17 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise web.HTTPNotFound()  # another model's API: as if the path did not exist
     checker = app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
+    auth = "ok"
     if not result.ok:
-        await record(401, result.reason)
-        return _challenge(checker.challenge(stale=result.stale))
-    if result.role is None or not role_allows(result.role, level):
+        if not await anonymous_call(request):  # only what the device answers anonymously
+            await record(401, result.reason)
+            return _challenge(checker.challenge(stale=result.stale))
+        auth = "anonymous"
+    elif result.role is None or not role_allows(result.role, level):
         await record(401, "forbidden", result.user)
         return _challenge(checker.challenge())
+    else:
+        request[USER] = result.user or ""
     try:
         table = app[FAULTS]
         if table.active and (rule := table.pick(device.id, request.path)):
@@ -89,14 +98,14 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         else:
             resp = await handler(request)
     except web.HTTPException as e:
-        await record(e.status, "ok", result.user)
+        await record(e.status, auth, result.user)
         raise
     except faults.ConnectionDropped:
-        await record(0, "ok", result.user)
+        await record(0, auth, result.user)
         return web.Response(status=499)  # nobody receives it: the connection is gone
     except Exception as exc:
         resp = error_response(request, exc)
-    await record(resp.status, "ok", result.user)
+    await record(resp.status, auth, result.user)
     return resp
 
 
@@ -137,6 +146,13 @@ async def _body_head(request: web.Request) -> tuple[bytes, int]:
     except Exception:  # a body too large or a client gone: the journal must not fail the answer
         return b"", size or 0
     return head, size or len(head)
+
+
+async def _away(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A device restarting answers nothing: the connection is reset (no response sent)."""
+    with suppress(faults.ConnectionDropped):
+        await faults.Reset()(request, partial(handler, request))
+    return web.Response(status=499)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

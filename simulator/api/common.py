@@ -15,6 +15,7 @@ from simulator.runtime.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
 DEVICE = web.RequestKey("device", Device)  # the device the request arrived at
+USER = web.RequestKey("user", str)  # the user the request authenticated as
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 
@@ -27,6 +28,41 @@ def requires(level: str) -> Callable[[H], H]:
         return handler
 
     return mark
+
+
+def anonymous(methods: frozenset[str] | None = None) -> Callable[[H], H]:
+    """Mark a handler answered without credentials: every request, or only the JSON-RPC
+    calls of these methods (the device's anonymous-access setting, on by default)."""
+
+    def mark(handler: H) -> H:
+        handler.anonymous = methods if methods is not None else True  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+#: The largest body read to decide whether a call without credentials is an anonymous one.
+ANONYMOUS_BODY_LIMIT = 4096
+
+
+async def anonymous_call(request: web.Request) -> bool:
+    """Whether a request without valid credentials may still be answered (:func:`anonymous`).
+
+    A route open to anonymous JSON-RPC methods has its (small) POST body read: only a
+    call of one of those methods is let through; anything else is asked for credentials.
+    """
+    allowed = getattr(request.match_info.route.handler, "anonymous", None)
+    if allowed is None or allowed is True:
+        return allowed is True
+    size = request.content_length
+    if request.method != "POST" or size is None or size > ANONYMOUS_BODY_LIMIT:
+        return False
+    try:
+        body = load_json(await request.read())
+    except (ValueError, OSError, web.HTTPException):
+        return False
+    method = body.get("method") if isinstance(body, dict) else None
+    return isinstance(method, str) and method in allowed
 
 
 #: The paths of each model-specific API (a trailing "/" marks a prefix), and the APIs each

@@ -1,7 +1,12 @@
-"""VAPIX device discovery, served by every model: what client libraries ask before anything.
+"""VAPIX, served by every model: discovery, identity, users' groups, readiness, restart.
 
-- ``/axis-cgi/apidiscovery.cgi`` and ``/axis-cgi/basicdeviceinfo.cgi``: JSON APIs in the
-  VAPIX envelope, errors as ``{"error": {"code", "message"}}`` (``VAPIX_ERROR_CODES``);
+- ``/axis-cgi/apidiscovery.cgi``, ``/axis-cgi/basicdeviceinfo.cgi`` (its unrestricted
+  properties without credentials) and ``/axis-cgi/systemready.cgi`` (anonymous): JSON APIs
+  in the VAPIX envelope, errors as ``{"error": {"code", "message"}}`` (``VAPIX_ERROR_CODES``);
+- ``/axis-cgi/usergroup.cgi``: the authenticated user's name and groups, two text lines;
+- ``/axis-cgi/restart.cgi`` (administrator): the device goes away for ``restart_s`` of
+  simulated time (a ``reboot`` event), then boots with a new boot id;
+- ``/axis-cgi/disks/list.cgi``: the storage list (the SD card slot, no card);
 - ``/axis-cgi/param.cgi?action=list``: ``root.Group.Name=value`` lines, an unknown group as
   ``# Error: Error -1 getting param in group '<group>'``;
 - ``/axis-cgi/applications/list.cgi``: the XML list of installed applications.
@@ -16,7 +21,7 @@ from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from simulator.api.common import api_version, device_of
+from simulator.api.common import RUNTIME, USER, anonymous, api_version, device_of, requires
 from simulator.api.jsonrpc import Call, JsonRpcApi, Method
 from simulator.device import Device
 from simulator.errors import (
@@ -30,6 +35,7 @@ from simulator.errors import (
     VapixVersionNotSupported,
 )
 from simulator.identity import Identity, identity
+from simulator.schema.timeline import RebootEvent
 
 routes = web.RouteTableDef()
 
@@ -93,6 +99,7 @@ API_LIST = (
     ("api-discovery", "1.0", "API Discovery Service", "api-discovery-service"),
     ("basic-device-info", "1.1", "Basic Device Information", "basic-device-information"),
     ("param-cgi", "1.0", "Legacy Parameter Handling", "parameter-management"),
+    ("systemready", "1.4", "Systemready", "systemready-api"),
 )
 
 
@@ -125,6 +132,19 @@ def basic_properties(ident: Identity) -> dict[str, str]:
     }
 
 
+#: The properties basic device information gives without credentials.
+UNRESTRICTED = (
+    "Brand", "BuildDate", "HardwareID", "ProdFullName", "ProdNbr", "ProdShortName",
+    "ProdType", "ProdVariant", "SerialNumber", "Version", "WebURL",
+)  # fmt: skip
+GET_UNRESTRICTED = "getAllUnrestrictedProperties"
+
+
+def _get_unrestricted_properties(device: Device, params: Any) -> dict[str, Any]:
+    props = basic_properties(identity(device.cfg))
+    return {"propertyList": {n: props[n] for n in UNRESTRICTED}}
+
+
 def _get_all_properties(device: Device, params: Any) -> dict[str, Any]:
     return {"propertyList": basic_properties(identity(device.cfg))}
 
@@ -142,15 +162,48 @@ def _get_properties(device: Device, params: Any) -> dict[str, Any]:
 
 API_DISCOVERY = VapixJsonApi("1.0", {"getApiList": _get_api_list})
 BASIC_DEVICE_INFO = VapixJsonApi(
-    "1.1", {"getAllProperties": _get_all_properties, "getProperties": _get_properties}
+    "1.1",
+    {
+        "getAllProperties": _get_all_properties,
+        "getProperties": _get_properties,
+        GET_UNRESTRICTED: _get_unrestricted_properties,
+    },
 )
 
-for _path, _api in (
-    ("/axis-cgi/apidiscovery.cgi", API_DISCOVERY),
-    ("/axis-cgi/basicdeviceinfo.cgi", BASIC_DEVICE_INFO),
+
+def _system_ready(device: Device, params: Any) -> dict[str, Any]:
+    """Ready (a device that answers has booted), set up, with its uptime and boot id."""
+    now = device.clock.now()
+    return {
+        "systemready": "yes",
+        "needsetup": "no",
+        "uptime": str(int(device.uptime(now))),
+        "bootid": device.boot_id(now),
+    }
+
+
+SYSTEM_READY = VapixJsonApi("1.4", {"systemready": _system_ready})
+
+
+@anonymous(frozenset({GET_UNRESTRICTED}))
+async def basic_device_info(request: web.Request) -> web.Response:
+    """Basic device information; its unrestricted properties need no credentials."""
+    return await BASIC_DEVICE_INFO.handle(request)
+
+
+@anonymous()
+async def system_ready(request: web.Request) -> web.Response:
+    """Whether the device is ready, without credentials."""
+    return await SYSTEM_READY.handle(request)
+
+
+for _path, _handler in (
+    ("/axis-cgi/apidiscovery.cgi", API_DISCOVERY.handle),
+    ("/axis-cgi/basicdeviceinfo.cgi", basic_device_info),
+    ("/axis-cgi/systemready.cgi", system_ready),
 ):
-    routes.post(_path)(_api.handle)
-    routes.get(_path, allow_head=False)(_api.handle)
+    routes.post(_path)(_handler)
+    routes.get(_path, allow_head=False)(_handler)
 
 
 # ---- param.cgi ----------------------------------------------------------------------------
@@ -218,10 +271,6 @@ def parameters(device: Device) -> list[tuple[str, str]]:
             ("Firmware.BuildNumber", "1"),
             ("Firmware.Version", ident.version),
             ("HTTPS.HTTPS", "yes"),
-            ("Image.Format", "jpeg,mjpeg,h264"),
-            ("Image.NbrOfViews", "1"),
-            ("Image.Resolution", "640x480,320x240"),
-            ("Image.Rotation", "0,180"),
             ("PTZ.PTZ", "no"),
             ("System.Architecture", ident.architecture),
             ("System.HardwareID", ident.hardware_id),
@@ -293,3 +342,85 @@ def applications_xml(device: Device) -> str:
 async def list_applications(request: web.Request) -> web.Response:
     """The installed applications as XML."""
     return web.Response(text=applications_xml(device_of(request)), content_type="text/xml")
+
+
+# ---- usergroup.cgi, restart.cgi, disks/list.cgi -------------------------------------------
+
+#: The groups of each role, after the user's primary group (``users``; ``root`` for root).
+ROLE_GROUPS = {
+    "administrator": "admin operator viewer",
+    "operator": "operator viewer",
+    "viewer": "viewer",
+}
+
+
+def user_groups(device: Device, user: str) -> str:
+    """The ``usergroup.cgi`` body: the user's name, then its groups, space-separated."""
+    role = next((u.role for u in device.cfg.users if u.name == user), "viewer")
+    if user == "root" and role == "administrator":
+        return "root\nroot admin operator ptz viewer\n"  # root's fixed groups
+    return f"{user}\nusers {ROLE_GROUPS[role]}\n"
+
+
+@routes.get("/axis-cgi/usergroup.cgi")
+@routes.post("/axis-cgi/usergroup.cgi")
+async def usergroup_cgi(request: web.Request) -> web.Response:
+    """The authenticated user's name and groups, as text."""
+    text = user_groups(device_of(request), request[USER])
+    return web.Response(text=text, content_type="text/plain")
+
+
+RESTARTING = (
+    "<html><head><title>Restarting</title></head>\n"
+    "<body><h1>Restarting</h1>\n<p>The product is restarting. Please wait.</p></body></html>\n"
+)
+
+
+@routes.get("/axis-cgi/restart.cgi")
+@routes.post("/axis-cgi/restart.cgi")
+@requires("administrator")
+async def restart_cgi(request: web.Request) -> web.Response:
+    """Restart: answer, then go away for ``restart_s`` (a reboot event) and boot again."""
+    device = device_of(request)
+    event = RebootEvent(kind="reboot", device=device.id, down_s=device.cfg.restart_s)
+    request.app[RUNTIME].inject(event)
+    return web.Response(text=RESTARTING, content_type="text/html")
+
+
+#: The storage of the device: its SD card slot, with no card in it.
+SD_DISK = {
+    "diskid": "SD_DISK",
+    "name": "",
+    "totalsize": "0",
+    "freesize": "0",
+    "cleanuplevel": "90",
+    "cleanupmaxage": "7",
+    "cleanuppolicy": "fifo",
+    "locked": "no",
+    "full": "no",
+    "readonly": "no",
+    "status": "disconnected",
+    "filesystem": "",
+    "group": "S0",
+    "requiredfilesystem": "none",
+    "encryptionenabled": "false",
+    "diskencrypted": "false",
+}
+
+
+def disks_xml(diskid: str) -> str:
+    """The disk list of ``diskid`` (``all`` by default): the SD card slot, empty."""
+    disks = [SD_DISK] if diskid in ("all", SD_DISK["diskid"]) else []
+    lines = [f"    <disk {' '.join(f'{k}={quoteattr(v)}' for k, v in d.items())} />" for d in disks]
+    body = "".join(f"{line}\n" for line in lines)
+    return (
+        '<?xml version="1.0"?>\n<root>\n'
+        f'  <disks numberofdisks="{len(disks)}">\n{body}  </disks>\n</root>\n'
+    )
+
+
+@routes.get("/axis-cgi/disks/list.cgi")
+@routes.post("/axis-cgi/disks/list.cgi")
+async def disks_list(request: web.Request) -> web.Response:
+    """The device's storage, as XML."""
+    return web.Response(text=disks_xml(request.query.get("diskid", "all")), content_type="text/xml")

@@ -1,14 +1,16 @@
 """A device's signals besides counts: boot and frames, the passthrough countdown, the I/O port.
 
-Store action kinds read here (a control plane may write them): "reboot" (value unused)
-restarts the frame counter; "fps" (value = percent of the nominal rate) changes the rate
-from the next whole minute on; "io" (value 0/1) sets the output port's level;
-"passthrough-restart" restarts the countdown.
+Store action kinds read here (a control plane may write them): "reboot" (value = seconds
+the device is away before it boots) restarts the frame counter; "fps" (value = percent of
+the nominal rate) changes the rate from the next whole minute on; "io" (value 0/1) sets
+the output port's level; "passthrough-restart" restarts the countdown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import uuid
 from collections.abc import Hashable
 from datetime import date, timedelta
 
@@ -48,10 +50,20 @@ class Signals(DeviceCounts):
         as a boot then: uptime and frame counter never go negative."""
         last = self.store.last(self.id, "reboot", now)
         if last is not None:
-            return last.at
+            return last.at + last.value
         if self.booted_at is None or now < self.booted_at:
             self.booted_at = on_grid(now)
         return self.booted_at
+
+    def restarting(self, now: float) -> bool:
+        """Whether the device is away, restarting (between a reboot and its boot)."""
+        last = self.store.last(self.id, "reboot", now)
+        return last is not None and now < last.at + last.value
+
+    def boot_id(self, now: float) -> str:
+        """An id of the current boot (a UUID): the same all boot long, new at every boot."""
+        key = f"{self.seed}:{self.cfg.serial_upper}:{self.boot_time(now)!r}".encode()
+        return str(uuid.UUID(bytes=hashlib.sha256(key).digest()[:16], version=4))
 
     def uptime(self, now: float) -> float:
         """Seconds since the device last booted."""

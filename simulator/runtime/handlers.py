@@ -97,8 +97,8 @@ def adjust_occupancy(d: Device, ev: AdjustEvent, t: float, outages: PushOutages)
 
 
 def reboot(d: Device, ev: RebootEvent, t: float, outages: PushOutages) -> None:
-    """The device reboots at ``t``."""
-    d.record("reboot", 0, t)
+    """The device goes down at ``t`` and is up ``down_s`` seconds later."""
+    d.record("reboot", ev.down_s, t)
 
 
 IN_MEMORY: dict[str, Handler] = {

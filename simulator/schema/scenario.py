@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from simulator.clock import check_time
-from simulator.schema.timeline import Event, FaultSpec, event_devices
+from simulator.schema.timeline import MAX_RESTART_S, Event, FaultSpec, event_devices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -333,6 +333,7 @@ class DeviceConfig(_Model):
     installed: date | None = None
     firmware_version: str = "11.11.73"
     application_version: str = "10.3"
+    restart_s: int = Field(default=75, ge=0, le=MAX_RESTART_S)  # away after restart.cgi
     users: list[User] = Field(default_factory=lambda: list(DEFAULT_USERS), min_length=1)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     occupancy: OccupancyConfig = Field(default_factory=OccupancyConfig)

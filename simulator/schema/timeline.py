@@ -188,10 +188,19 @@ class AdjustEvent(_DeviceEvent):
     occupancy: int = Field(ge=0, le=1_000_000)
 
 
+#: The longest a device may stay away while it restarts (an hour).
+MAX_RESTART_S = 3600
+
+
 class RebootEvent(_DeviceEvent):
-    """The device reboots: frame counter and uptime restart; stored data is kept."""
+    """The device reboots: frame counter and uptime restart; stored data is kept.
+
+    ``down_s``: seconds the device answers nothing before it is up again (default 0: it is
+    up at once; ``restart.cgi`` gives the device's ``restart_s``).
+    """
 
     kind: Literal["reboot"]
+    down_s: int = Field(default=0, ge=0, le=MAX_RESTART_S)
 
 
 class PushOutageEvent(_DeviceEvent):
