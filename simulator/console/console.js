@@ -337,17 +337,16 @@
     var id = state.selected;
     if (id === null) return Promise.resolve();
     var dev = "/devices/" + encodeURIComponent(id);
-    return Promise.all([
-      api("GET", dev).then(showFacts),
-      api("GET", dev + "/series?resolution=minute").then(drawMinutes),
-      api("GET", dev + "/series?resolution=hour").then(drawHours),
-      api("GET", "/journal/" + encodeURIComponent(id) + "?limit=15").then(showJournal),
-      api("GET", "/push/" + encodeURIComponent(id)).then(showPush, function (e) {
-        if (e instanceof ApiError && e.status === 404) return showPush(null);
-        throw e;
-      }),
-      api("GET", "/faults").then(showFaults)
-    ]);
+    return api("GET", dev).then(function (d) {
+      showFacts(d);
+      return Promise.all([
+        api("GET", dev + "/series?resolution=minute").then(drawMinutes),
+        api("GET", dev + "/series?resolution=hour").then(drawHours),
+        api("GET", "/journal/" + encodeURIComponent(id) + "?limit=15").then(showJournal),
+        d.push ? api("GET", "/push/" + encodeURIComponent(id)).then(showPush) : showPush(null),
+        api("GET", "/faults").then(showFaults)
+      ]);
+    });
   }
 
   // ---- polling ------------------------------------------------------------------------------
