@@ -169,8 +169,8 @@ def test_the_minute_series_matches_the_devices_export(sim: Simulator) -> None:
     assert series["day"] == "2024-12-02" and series["timezone"] == "Europe/Stockholm"
     assert series["wall_minute"][:3] == [0, 1, 2]
     assert len(series["start"]) == len(series["in"]) == len(series["occupancy"])
-    assert sum(series["in"]) == sum(b["in"] for b in export["data"]) > 0  # type: ignore[index]
-    assert sum(series["out"]) == sum(b["out"] for b in export["data"])  # type: ignore[index]
+    assert sum(series["in"]) == sum(b["in"] for b in export["data"]) > 0
+    assert sum(series["out"]) == sum(b["out"] for b in export["data"])
     state = get(sim, "/sim/v1/devices/parking", headers=AUTH).json()
     assert series["occupancy"][-1] == state["occupancy"]
 

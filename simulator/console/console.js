@@ -129,7 +129,7 @@
   }
 
   function cells(d) {
-    return [d.model, d.url || "not served", d.serial, d.occupancy, d.total_in, d.total_out,
+    return [d.model, d.url ? d.url.replace(/^https?:\/\//, "") : "not served", d.serial, d.occupancy, d.total_in, d.total_out,
       pushText(d.push), d.faults.length ? d.faults.join(", ") : "–"];
   }
 
@@ -145,7 +145,7 @@
         tr.dataset.id = d.id;
         var th = el("th");
         th.scope = "row";
-        var b = el("button", d.id, "link");
+        var b = el("button", d.id);
         b.type = "button";
         b.setAttribute("aria-label", "Show device " + d.id);
         b.addEventListener("click", function () { select(d.id); });
