@@ -10,7 +10,7 @@ from time import perf_counter
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc, control, faults, stereo, vapix
+from simulator.api import a3dpc, console, control, faults, local_page, stereo, vapix
 from simulator.api.auth import DigestAuthenticator, role_allows
 from simulator.api.common import DEVICE, RUNTIME, USER, anonymous_call, route_policy
 from simulator.api.errors import error_response
@@ -176,6 +176,8 @@ def create_app(runtime: Runtime) -> web.Application:
     app.add_routes(stereo.routes)
     app.add_routes(vapix.routes)
     app.add_routes(control.routes)
+    app.add_routes(console.routes)
+    app.add_routes(local_page.routes)
     app.on_startup.append(boot_devices)
     app.cleanup_ctx.append(runtime_ctx)
     return app

@@ -68,7 +68,7 @@ async def anonymous_call(request: web.Request) -> bool:
 #: The paths of each model-specific API (a trailing "/" marks a prefix), and the APIs each
 #: device model serves. Paths of no listed API (VAPIX discovery) are served by every model.
 API_PATHS: dict[str, tuple[str, ...]] = {
-    "a3dpc": ("/a3dpc/", "/axis-cgi/a3dpc.cgi"),
+    "a3dpc": ("/a3dpc/", "/axis-cgi/a3dpc.cgi", "/local/a3dpc/"),
     "stereo": ("/stereo/",),
 }
 MODEL_APIS: dict[str, frozenset[str]] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ log = logging.getLogger("simulator.control")
 
 PREFIX = "/sim/v1"
 OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health"})  # no token asked
+CONSOLE_PATHS = frozenset({"/sim/", "/sim/index.html"})  # the web console's page: no token
+CONSOLE_STATIC = "/sim/static/"  # ... nor for its files (simulator/api/console.py)
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,10 +74,15 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def is_open(path: str) -> bool:
+    """Whether a path under ``/sim/`` is answered without the token (health, the console)."""
+    return path in OPEN_PATHS or path in CONSOLE_PATHS or path.startswith(CONSOLE_STATIC)
+
+
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Check the bearer token, run a control handler, turn every failure into JSON."""
     token = request.app[RUNTIME].control_token
-    if token is not None and request.path not in OPEN_PATHS:
+    if token is not None and not is_open(request.path):
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             resp = error(401, "missing or wrong control token (Authorization: Bearer <token>)")
@@ -327,15 +335,36 @@ def device_state(runtime: Runtime, d: Device) -> dict[str, Any]:
     return state
 
 
+def select_devices(runtime: Runtime, query: Mapping[str, str]) -> tuple[list[Device], int]:
+    """The devices matching ``q`` (id, serial or name, any case), paged by ``offset`` and
+    ``limit`` (all by default), and how many match in all; a 400 naming a bad one."""
+    bounds: dict[str, int | None] = {}
+    for name in ("offset", "limit"):
+        raw = query.get(name)
+        bounds[name] = None if raw is None else whole_number(raw)
+        if raw is not None and bounds[name] is None:
+            raise ControlError(name, f"{name} must be a whole number, not {raw!r}")
+    devices = runtime.fleet.devices
+    q = query.get("q", "").strip().lower()
+    if q:
+        devices = [d for d in devices if q in d.id.lower() or q in d.cfg.serial_upper.lower()
+                   or q in (d.cfg.name or "").lower()]  # fmt: skip
+    start = bounds["offset"] or 0
+    limit = bounds["limit"]
+    return devices[start : None if limit is None else start + limit], len(devices)
+
+
 @routes.get(f"{PREFIX}/devices")
 async def list_devices(request: web.Request) -> web.Response:
-    """Every device: id, model, serial and address."""
+    """Devices: id, model, serial and address; all, or those matching ``q``, paged."""
     fleet = _runtime(request).fleet
+    devices, total = select_devices(_runtime(request), request.query)
     out = []
-    for d in fleet.devices:
+    for d in devices:
         url = fleet.url_of(d)
         out.append({"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": url})
-    return web.json_response({"devices": out})
+    paged = {"total": total} if request.query.keys() & {"q", "offset", "limit"} else {}
+    return web.json_response({"devices": out, **paged})
 
 
 @routes.get(f"{PREFIX}/devices/{{device}}")

@@ -40,6 +40,15 @@ _FILTERS = [
 ]  # fmt: skip
 
 
+_PAGE = [
+    _query("q", "a part of the id, serial or name, any case"),
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "skip this many matching devices"},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "at most this many (/fleet: 1-500, 50 by default; /devices: all)"},
+]  # fmt: skip
+
+
 def _op(summary: str, body: str | None = None, status: str = "200") -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -112,7 +121,14 @@ def document(p: str, *bodies: type[BaseModel]) -> dict[str, Any]:
                 ],
             }
         },
-        f"{p}/devices": {"get": _op("Every device and its URL")},
+        f"{p}/devices": {"get": {**_op("Devices and URLs, all or a page"), "parameters": _PAGE}},
+        f"{p}/fleet": {"get": {**_op("A page of devices, live state"), "parameters": _PAGE}},
+        f"{p}/devices/{{device}}/series": {
+            "get": {
+                **_op("Today's in/out and occupancy up to now, per minute or hour"),
+                "parameters": [*dev, _query("resolution", "bins", enum=["minute", "hour"])],
+            }
+        },
         f"{p}/devices/{{device}}": {"get": {**_op("A device's live state"), "parameters": dev}},
         f"{p}/devices/{{device}}/reset": {
             "post": {**_op("Reset one device to its scenario state"), "parameters": dev}
