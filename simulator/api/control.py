@@ -39,7 +39,7 @@ from simulator.store import StoreError
 log = logging.getLogger("simulator.control")
 
 PREFIX = "/sim/v1"
-OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health"})  # no token asked
+OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health", f"{PREFIX}/ca.pem"})  # no token
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 
