@@ -668,9 +668,8 @@ async def serve_https(
         bound = [sock.getsockname()[:2] for sock in socks]
         names = [a for a, _ in bound] + ([] if ip_per_device else [host])
         own = device.cfg.tls
-        tls = served.tls.device(
-            device.cfg.serial, names, device.cfg.ip_address, own and (own.cert, own.key)
-        )
+        pair = None if own is None else (own.cert, own.key)
+        tls = served.tls.device(device.cfg.serial, names, device.cfg.ip_address, pair)
         for sock, addr in zip(socks, bound, strict=True):
             await DeviceSite(runner, sock, guard, handler_args, tls=tls).start()
             fleet.bind(device, *addr)

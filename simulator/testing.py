@@ -222,8 +222,9 @@ class SimulatorHandle:
 
     def https_url(self, device: str | int = 0) -> str | None:
         """The HTTPS base URL of a device, by id or by its place among the served (None: off)."""
-        info = list(self.devices.values())[device] if isinstance(device, int) else self.devices[device]
-        return info.https_url
+        if isinstance(device, int):
+            return list(self.devices.values())[device].https_url
+        return self.devices[device].https_url
 
     def credentials(self, role: str = "viewer", device: str | None = None) -> tuple[str, str]:
         """(user, password) of the first user with ``role`` on a device."""

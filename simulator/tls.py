@@ -58,7 +58,8 @@ def _read(path: str, field: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as e:
-        raise TLSError(field, f"cannot read {path!r}: {e.strerror or e} (fix: a PEM {what})") from None
+        reason = e.strerror or e
+        raise TLSError(field, f"cannot read {path!r}: {reason} (fix: a PEM {what})") from None
 
 
 def _load_key(path: str, field: str) -> CaKey:
@@ -237,12 +238,11 @@ class DeviceTLS:
 
 
 class FleetTLS:
-    """The HTTPS of one run: the CA (its PEM in the run's directory) and the devices' TLS."""
+    """The HTTPS of one run: the CA (its PEM in a temporary directory) and the devices' TLS."""
 
-    def __init__(self, ca: CertificateAuthority, directory: Path | None = None) -> None:
+    def __init__(self, ca: CertificateAuthority) -> None:
         self.ca = ca
-        self._own_dir = directory is None
-        self.directory = Path(tempfile.mkdtemp(prefix="p8815-sim-tls-")) if directory is None else directory
+        self.directory = Path(tempfile.mkdtemp(prefix="p8815-sim-tls-"))
         self.ca_path = self.directory / "ca.pem"
         self.ca_path.write_bytes(ca.pem)
         self._supplied: dict[tuple[str, str], ssl.SSLContext] = {}
@@ -317,6 +317,5 @@ class FleetTLS:
             os.unlink(tmp)
 
     def close(self) -> None:
-        """Remove the run's directory (if the run made it)."""
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        """Remove the run's directory (the CA's PEM file with it)."""
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -39,7 +39,8 @@ from simulator.store import StoreError
 log = logging.getLogger("simulator.control")
 
 PREFIX = "/sim/v1"
-OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health", f"{PREFIX}/ca.pem"})  # no token
+# No token asked (the CA certificate is public: clients fetch it before anything else).
+OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health", f"{PREFIX}/ca.pem"})
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 

@@ -146,7 +146,7 @@ def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
     """Make replay, CA and TLS files relative to ``base`` absolute, and check each can be used."""
     problems: list[str] = []
     devices = []
-    checked: dict[tuple[str, str], str] = {}  # each certificate and key checked once
+    checked: set[tuple[str, str]] = set()  # each certificate and key checked once
     for i, d in enumerate(scenario.devices):
         if d.replay is not None:
             f = Path(d.replay.file)
@@ -178,6 +178,9 @@ def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
     return scenario.model_copy(update=update) if update else scenario
 
 
+_PEM_FIX = "PEM files of {what} and its key, relative to the scenario file"
+
+
 def _absolute(path: str, base: Path) -> str:
     """A path relative to the scenario file made absolute."""
     p = Path(path)
@@ -185,22 +188,18 @@ def _absolute(path: str, base: Path) -> str:
 
 
 def _resolve_device_tls(
-    d: DeviceConfig, i: int, base: Path, checked: dict[tuple[str, str], str], problems: list[str]
+    d: DeviceConfig, i: int, base: Path, checked: set[tuple[str, str]], problems: list[str]
 ) -> DeviceConfig:
     """A device's own certificate and key made absolute and checked (each pair once)."""
     if d.tls is None:
         return d
     pair = (_absolute(d.tls.cert, base), _absolute(d.tls.key, base))
     if pair not in checked:
+        checked.add(pair)
         try:
             check_pair(*pair, field=f"devices.{i}.tls")
-            checked[pair] = ""
         except TLSError as e:
-            checked[pair] = f"{e} (fix: PEM files of a certificate and its key, relative to " + (
-                "the scenario file)"
-            )
-    if checked[pair]:
-        problems.append(checked[pair])
+            problems.append(f"{e} (fix: {_PEM_FIX.format(what='a certificate')})")
     tls = d.tls.model_copy(update={"cert": pair[0], "key": pair[1]})
     return d.model_copy(update={"tls": tls})
 
@@ -212,6 +211,5 @@ def _resolve_ca(scenario: Scenario, base: Path, problems: list[str]) -> Any:
     try:
         CertificateAuthority.load(cert, key)
     except TLSError as e:
-        problems.append(f"{e} (fix: PEM files of a CA certificate and its key, relative to the "
-                        "scenario file)")
+        problems.append(f"{e} (fix: {_PEM_FIX.format(what='a CA certificate')})")
     return scenario.tls.model_copy(update={"ca_cert": cert, "ca_key": key})
