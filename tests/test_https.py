@@ -23,6 +23,7 @@ from requests.auth import HTTPDigestAuth
 from simulator.schema.load import ScenarioError, load_scenario
 from simulator.testing import Simulator, SimulatorHandle, ThreadedSimulator
 from tests.serve_ready import ROOT, serve_ready
+from tests.serving import free_port
 
 OCC = "/a3dpc/api/occupancy"
 VIEWER = HTTPDigestAuth("viewer", "viewer")
@@ -35,28 +36,28 @@ devices:
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorHandle]:
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandle]:
     """Two devices served in a thread, each over HTTP and HTTPS (free ports)."""
-    with ThreadedSimulator(load_scenario(write_tmp(TWO_DOORS % ""))) as s:
+    where = tmp_path_factory.mktemp("https")
+    with ThreadedSimulator(load_scenario(write_tmp(TWO_DOORS % "", where))) as s:
         yield SimulatorHandle(s)
 
 
-def write_tmp(text: str, name: str = "scenario.yaml", where: Path | None = None) -> Path:
-    """Write a scenario to a fresh temporary directory (or ``where``)."""
-    import tempfile
-
-    d = where or Path(tempfile.mkdtemp(prefix="p8815-https-test-"))
-    (d / name).write_text(text)
-    return d / name
+def write_tmp(text: str, where: Path) -> Path:
+    """Write a scenario file into ``where``."""
+    (where / "scenario.yaml").write_text(text)
+    return where / "scenario.yaml"
 
 
 def peer_certificate(url: str, cafile: str) -> dict[str, Any]:
     """The verified certificate the server at ``url`` presents (the host name checked too)."""
     parts = urlsplit(url)
     ctx = ssl.create_default_context(cafile=cafile)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=parts.hostname) as tls:
-            cert = tls.getpeercert()
+    with (
+        socket.create_connection((parts.hostname, parts.port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname=parts.hostname) as tls,
+    ):
+        cert = tls.getpeercert()
     assert cert is not None
     return dict(cert)
 
@@ -147,8 +148,8 @@ def test_curl_with_cacert(sim: SimulatorHandle) -> None:
     assert code == "200" and '"serial": "ac:cc:8e:00:00:02"' in body
 
 
-def test_https_only_redirects_plain_http() -> None:
-    scenario = load_scenario(write_tmp(TWO_DOORS % ", https_only: true"))
+def test_https_only_redirects_plain_http(tmp_path: Path) -> None:
+    scenario = load_scenario(write_tmp(TWO_DOORS % ", https_only: true", tmp_path))
     with ThreadedSimulator(scenario) as s:
         east, west = s.devices["east"], s.devices["west"]
         r = requests.get(east.url + OCC + "?x=1", allow_redirects=False, timeout=10)
@@ -175,7 +176,7 @@ def test_a_scenario_certificate_is_served(tmp_path: Path, test_ca: trustme.CA) -
     leaf.private_key_pem.write_to_path(str(tmp_path / "certs" / "door.key"))
     test_ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     own = ", tls: {cert: certs/door.crt, key: certs/door.key}"
-    scenario = load_scenario(write_tmp(TWO_DOORS % own, where=tmp_path))
+    scenario = load_scenario(write_tmp(TWO_DOORS % own, tmp_path))
     with ThreadedSimulator(scenario) as s:
         east, west = s.devices["east"], s.devices["west"]
         cert = peer_certificate(str(east.https_url), str(tmp_path / "ca.pem"))
@@ -191,7 +192,7 @@ def test_a_scenario_ca_issues_the_certificates(tmp_path: Path, test_ca: trustme.
     test_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
     test_ca.private_key_pem.write_to_path(str(tmp_path / "ca.key"))
     text = "tls: {ca_cert: ca.crt, ca_key: ca.key}\n" + TWO_DOORS % ""
-    with ThreadedSimulator(load_scenario(write_tmp(text, where=tmp_path))) as s:
+    with ThreadedSimulator(load_scenario(write_tmp(text, tmp_path))) as s:
         for info in s.devices.values():
             r = requests.get(f"{info.https_url}{OCC}", auth=VIEWER, verify=tmp_path / "ca.crt",
                              timeout=10)  # fmt: skip
@@ -223,12 +224,12 @@ def test_bad_certificates_are_named(
     else:
         text = tls + "\n" + TWO_DOORS % ""
     with pytest.raises(ScenarioError) as e:
-        load_scenario(write_tmp(text, where=tmp_path))
+        load_scenario(write_tmp(text, tmp_path))
     assert f"{field}: " in str(e.value) and words in str(e.value)
 
 
 def test_serve_names_a_missing_certificate(tmp_path: Path) -> None:
-    path = write_tmp(TWO_DOORS % ", tls: {cert: door.crt, key: door.key}", where=tmp_path)
+    path = write_tmp(TWO_DOORS % ", tls: {cert: door.crt, key: door.key}", tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "simulator", "serve", str(path), "--port", "0"],
         capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
@@ -252,8 +253,6 @@ def test_serve_ready_file_lists_https_urls_and_the_ca(tmp_path: Path) -> None:
 
 
 def test_serve_https_port_and_no_https(tmp_path: Path) -> None:
-    from tests.serving import free_port
-
     base = free_port(3)
     with serve_ready(tmp_path, "ci", "--https-port", str(base)) as s:
         ports = [urlsplit(d["https_url"]).port for d in s.ready["devices"]]
