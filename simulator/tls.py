@@ -218,12 +218,12 @@ def is_loopback_or_any(host: str) -> bool:
 
 @dataclass
 class DeviceTLS:
-    """One device's HTTPS: its certificate's names, and its TLS context once first asked for."""
+    """One device's HTTPS: where it listens, and its TLS context once first asked for."""
 
     fleet: FleetTLS
-    name: str
-    dns: list[str]
-    ips: list[str]
+    serial: str
+    hosts: list[str]
+    ip: str | None
     supplied: tuple[str, str] | None = None
     _context: ssl.SSLContext | None = field(default=None, repr=False)
 
@@ -233,8 +233,32 @@ class DeviceTLS:
             if self.supplied is not None:
                 self._context = self.fleet.supplied_context(*self.supplied)
             else:
-                self._context = self.fleet.issue_context(self.name, self.dns, self.ips)
+                dns, ips = alt_names(self.hosts, self.ip)
+                name = device_hostname(self.serial)
+                self._context = self.fleet.issue_context(name, dns, ips)
         return self._context
+
+
+def alt_names(hosts: list[str], ip: str | None) -> tuple[list[str], list[str]]:
+    """The DNS names and IP addresses a device's certificate lists besides its own name.
+
+    The device's own IP, the addresses it listens on, and ``localhost`` (127.0.0.1, ::1)
+    when it listens on loopback or every address, so clients verify the name they dial.
+    """
+    dns: list[str] = []
+    ips = [ip] if ip else []
+    for h in hosts:
+        try:
+            addr = ipaddress.ip_address(h.split("%", 1)[0])
+        except ValueError:
+            dns.append(h)
+            continue
+        if not addr.is_unspecified:
+            ips.append(str(addr))
+    if any(is_loopback_or_any(h) for h in hosts):
+        dns.append("localhost")
+        ips += ["127.0.0.1", "::1"]
+    return dns, ips
 
 
 class FleetTLS:
@@ -278,26 +302,11 @@ class FleetTLS:
     def device(
         self, serial: str, hosts: list[str], ip: str | None, supplied: tuple[str, str] | None
     ) -> DeviceTLS:
-        """The HTTPS of a device of ``serial`` listening on ``hosts`` (its IP ``ip``).
+        """The HTTPS of the device of ``serial`` listening on ``hosts`` (its own IP ``ip``).
 
-        The certificate names ``axis-<serial>`` and lists the listening addresses (and
-        ``localhost`` on loopback) besides the device's own IP, so clients verify the name.
+        Its certificate (``axis-<serial>``, see :func:`alt_names`) is issued on first use.
         """
-        name = device_hostname(serial)
-        dns: list[str] = []
-        ips = [ip] if ip else []
-        for h in hosts:
-            try:
-                addr = ipaddress.ip_address(h.split("%", 1)[0])
-            except ValueError:
-                dns.append(h)
-                continue
-            if not addr.is_unspecified:
-                ips.append(str(addr))
-        if any(is_loopback_or_any(h) for h in hosts):
-            dns.append("localhost")
-            ips += ["127.0.0.1", "::1"]
-        return DeviceTLS(self, name, dns, ips, supplied)
+        return DeviceTLS(self, serial, hosts, ip, supplied)
 
     def supplied_context(self, cert: str, key: str) -> ssl.SSLContext:
         """The context of a supplied certificate and key (one per distinct pair)."""
