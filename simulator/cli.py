@@ -39,6 +39,7 @@ from simulator.server import (
 )
 from simulator.store import Store
 from simulator.timeparse import parse_start
+from simulator.tls import TLSError
 
 log = logging.getLogger("simulator")
 
@@ -74,6 +75,25 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"--port: {text!r} is not a port number 0-65535")
     return int(text)
+
+
+def _https_port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"--https-port: {text!r} is not a port number 0-65535")
+    return int(text)
+
+
+#: The first device's HTTPS port unless told (with ``--port 0``: free ports, as for HTTP).
+HTTPS_PORT = 8443
+
+
+def https_port_of(args: argparse.Namespace) -> int | None:
+    """The HTTPS port of the first device: None if HTTPS is off."""
+    if args.no_https:
+        return None
+    if args.https_port is not None:
+        return int(args.https_port)
+    return 0 if args.port == 0 else HTTPS_PORT
 
 
 def _seconds(option: str) -> Callable[[str], float]:
@@ -150,6 +170,14 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=8080,
         help="port of the first device (8080); device i: port + i; 0: a free port each",
     )
+    s.add_argument(
+        "--https-port",
+        type=_https_port,
+        metavar="PORT",
+        help="HTTPS port of the first device (8443; with --port 0: free ports); device i: "
+        "port + i; with --ip-per-device every address listens on it",
+    )
+    s.add_argument("--no-https", action="store_true", help="serve plain HTTP only")
     s.add_argument("--seed", type=int, metavar="N", help="override the scenario's seed")
     s.add_argument(
         "--start",
@@ -349,7 +377,13 @@ def ready_document(served: ServedFleet, token: str | None) -> dict[str, Any]:
     fleet = served.runtime.fleet
     first = next(iter(served.addresses), None)
     devices = [
-        {"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": served.url(d.id)}
+        {
+            "id": d.id,
+            "model": d.cfg.model,
+            "serial": d.cfg.serial_upper,
+            "url": served.url(d.id),
+            "https_url": served.https_url(d.id),
+        }
         for d in fleet.served
         if d.id in served.addresses
     ]
@@ -357,6 +391,7 @@ def ready_document(served: ServedFleet, token: str | None) -> dict[str, Any]:
     return {
         "scenario": fleet.scenario.name,
         "control": {"url": url, "token": token},
+        "ca": served.ca_path,
         "devices": devices,
     }
 
@@ -366,9 +401,10 @@ def readiness_line(served: ServedFleet) -> str:
     fleet, clock = served.runtime.fleet, served.runtime.clock
     urls = [f"{i} {served.url(i)}" for i in served.addresses]
     where = ", ".join(urls) if len(urls) <= 4 else f"{', '.join(urls[:2])}, ..., {urls[-1]}"
+    https = f"; HTTPS CA {served.ca_path}" if served.ca_path else ""
     return (
         f"p8815-sim: {len(urls)} device(s) of '{fleet.scenario.name}' listening: {where} "
-        f"(simulated time {clock.now_datetime().isoformat()}, speed {clock.speed:g}); "
+        f"(simulated time {clock.now_datetime().isoformat()}, speed {clock.speed:g}{https}); "
         "Ctrl-C stops"
     )
 
@@ -394,6 +430,7 @@ async def serve(
             args.host,
             args.port,
             ip_per_device=args.ip_per_device,
+            https_port=https_port_of(args),
             limits=limits_of(args),
             access_log=access,
         )
@@ -474,7 +511,7 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2
-    except (ListenError, StartError) as e:
+    except (ListenError, StartError, TLSError) as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 1
     return 0

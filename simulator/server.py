@@ -26,9 +26,12 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_log import AccessLogger
 
 from simulator.api.app import create_app
+from simulator.api.https import HTTPS
 from simulator.device import Device
 from simulator.fleet import http_url
 from simulator.runtime.runtime import Runtime
+from simulator.schema.scenario import Scenario
+from simulator.tls import DeviceTLS, FleetTLS
 
 log = logging.getLogger("simulator.server")
 
@@ -350,9 +353,11 @@ class DeviceSite(web.BaseSite):
         sock: socket.socket,
         guard: ConnectionGuard,
         handler_args: dict[str, Any],
+        tls: DeviceTLS | None = None,
     ) -> None:
         super().__init__(runner, backlog=BACKLOG)
         self._sock = sock
+        self._tls = tls
         self._guard = guard
         self._handler_args = handler_args
         self._loop = asyncio.get_running_loop()
@@ -365,7 +370,7 @@ class DeviceSite(web.BaseSite):
     def name(self) -> str:
         """The site's URL."""
         host, port = self._sock.getsockname()[:2]
-        return http_url(host, port)
+        return http_url(host, port) if self._tls is None else https_url(host, port)
 
     async def start(self) -> None:
         """Listen."""
@@ -422,8 +427,16 @@ class DeviceSite(web.BaseSite):
     async def _connect(self, conn: socket.socket) -> None:
         """Serve an accepted connection."""
         try:
-            await self._loop.connect_accepted_socket(self._protocol, conn)
-        except OSError:
+            if self._tls is None:
+                await self._loop.connect_accepted_socket(self._protocol, conn)
+            else:  # the handshake is held to the time a request's headers may take
+                await self._loop.connect_accepted_socket(
+                    self._protocol,
+                    conn,
+                    ssl=self._tls.context(),
+                    ssl_handshake_timeout=self._guard.limits.header_timeout_max,
+                )
+        except OSError:  # a failed handshake too (ssl.SSLError)
             self._guard.pending -= 1
             conn.close()
 
@@ -448,6 +461,19 @@ def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tup
     if ip_per_device:
         return str(ipaddress.ip_address(host) + index), port
     return host, port + index if port else 0
+
+
+def bind_device(host: str, port: int, device: str) -> list[socket.socket]:
+    """The listening sockets of a device at ``host:port``; a ListenError says why not."""
+    try:
+        return bind_sockets(host, port)
+    except OSError as e:
+        raise ListenError(host, port, device, (e.strerror or str(e)).lower()) from None
+
+
+def https_url(host: str, port: int) -> str:
+    """``https://host:port``, an IPv6 address in brackets."""
+    return "https" + http_url(host, port)[4:]
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
@@ -493,14 +519,31 @@ class ServedFleet:
     runner: web.AppRunner
     guard: ConnectionGuard
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: HTTPS: the run's CA and each device's HTTPS addresses (None, empty: HTTP only).
+    tls: FleetTLS | None = None
+    https_addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def url(self, device_id: str) -> str:
         """The base URL of a served device (its first bound address)."""
         return http_url(*self.addresses[device_id][0])
 
+    def https_url(self, device_id: str) -> str | None:
+        """The HTTPS base URL of a served device (None: HTTPS is off)."""
+        addrs = self.https_addresses.get(device_id)
+        return https_url(*addrs[0]) if addrs else None
+
+    @property
+    def ca_path(self) -> str | None:
+        """The PEM file of the CA that issued the devices' certificates (None: HTTPS is off)."""
+        return None if self.tls is None else str(self.tls.ca_path)
+
     async def cleanup(self) -> None:
         """Stop listening, close every connection, stop the application (push, events)."""
-        await self.runner.cleanup()
+        try:
+            await self.runner.cleanup()
+        finally:
+            if self.tls is not None:
+                self.tls.close()
 
 
 async def serve_fleet(
@@ -510,6 +553,7 @@ async def serve_fleet(
     *,
     devices: Iterable[Device] | None = None,
     ip_per_device: bool = False,
+    https_port: int | None = None,
     limits: Limits = Limits(),
     access_log: logging.Logger | None = None,
     access_log_format: str = AccessLogger.LOG_FORMAT,
@@ -520,6 +564,8 @@ async def serve_fleet(
     ``ip_per_device`` on ``host + i`` at ``port``. Requests are routed by the bound socket
     address, so any spelling or name of ``host`` works. Raises :class:`ListenError` naming
     the address and device that cannot be bound (nothing is left listening then).
+    With ``https_port`` (None: HTTP only) each device also serves HTTPS, on ``https_port + i``
+    or on its own address at ``https_port`` (see :func:`serve_https`).
     """
     fleet = runtime.fleet
     runner = web.AppRunner(create_app(runtime), access_log=access_log)
@@ -528,22 +574,22 @@ async def serve_fleet(
     guard = ConnectionGuard(limits)
     served = ServedFleet(runtime, runner, guard)
     handler_args = {"access_log": access_log, "access_log_format": access_log_format}
+    chosen = list(fleet.served if devices is None else devices)
     try:
-        for device in fleet.served if devices is None else devices:
+        for device in chosen:
             h, p = device_address(host, port, device.index, ip_per_device)
-            try:
-                socks = bind_sockets(h, p)
-            except OSError as e:
-                reason = (e.strerror or str(e)).lower()
-                raise ListenError(h, p, device.id, reason) from None
+            socks = bind_device(h, p, device.id)
             for sock in socks:
                 await DeviceSite(runner, sock, guard, handler_args).start()
                 bound = sock.getsockname()[:2]
                 fleet.bind(device, *bound)
                 served.addresses.setdefault(device.id, []).append(bound)
             log.debug("%s (%s) on %s", device.id, device.cfg.model, served.url(device.id))
+        if https_port is not None and https_room(len(chosen)):
+            served.tls = fleet_tls(fleet.scenario)
+            await serve_https(served, chosen, host, https_port, ip_per_device, handler_args)
     except BaseException:
-        await runner.cleanup()
+        await served.cleanup()
         raise
     if limits.max_connections is None:
         pusher = runtime.pusher
@@ -565,3 +611,70 @@ def _tell_requests(runner: web.AppRunner) -> None:
         return request
 
     server.request_factory = factory
+
+
+def https_room(count: int) -> bool:
+    """Whether the open-files limit leaves room for ``count`` more listening sockets (HTTPS).
+
+    Not: HTTPS is left off with a warning, rather than a fleet that served over HTTP failing.
+    """
+    room = connection_cap(RESERVED_FILES) - count
+    if room >= 0:
+        return True
+    log.warning(
+        "HTTPS is off: its %d listening sockets exceed the open-files limit by %d; raise it "
+        "(ulimit -n) or serve fewer devices (--no-https silences this)",
+        count,
+        -room,
+    )
+    return False
+
+
+def fleet_tls(scenario: Scenario) -> FleetTLS:
+    """The run's TLS: the scenario's CA (else a new one), the devices' own certificates checked."""
+    ca = scenario.tls
+    pairs = {
+        f"devices.{i}.tls": (d.tls.cert, d.tls.key)
+        for i, d in enumerate(scenario.devices)
+        if d.tls is not None
+    }
+    if ca is None:
+        return FleetTLS.for_scenario(None, None, pairs)
+    return FleetTLS.for_scenario(ca.ca_cert, ca.ca_key, pairs)
+
+
+async def serve_https(
+    served: ServedFleet,
+    devices: list[Device],
+    host: str,
+    port: int,
+    ip_per_device: bool,
+    handler_args: dict[str, Any],
+) -> None:
+    """Serve each device over HTTPS too: on ``port + i`` (0: free ports), or ``host + i``:port.
+
+    The TLS sockets are routed like the HTTP ones (by the bound address), and each device's
+    certificate is issued on its first handshake. The HTTP addresses of an ``https_only``
+    device redirect to its first HTTPS address.
+    """
+    assert served.tls is not None
+    fleet, runner, guard = served.runtime.fleet, served.runner, served.guard
+    info = runner.app[HTTPS]
+    info.ca_pem = served.tls.ca_pem
+    redirects = info.redirects
+    for device in devices:
+        h, p = device_address(host, port, device.index, ip_per_device)
+        socks = bind_device(h, p, device.id)
+        bound = [sock.getsockname()[:2] for sock in socks]
+        names = [a for a, _ in bound] + ([] if ip_per_device else [host])
+        own = device.cfg.tls
+        pair = None if own is None else (own.cert, own.key)
+        tls = served.tls.device(device.cfg.serial, names, device.cfg.ip_address, pair)
+        for sock, addr in zip(socks, bound, strict=True):
+            await DeviceSite(runner, sock, guard, handler_args, tls=tls).start()
+            fleet.bind(device, *addr)
+        served.https_addresses[device.id] = bound
+        if device.cfg.https_only:
+            target = bound[0]
+            for addr in served.addresses.get(device.id, []):
+                redirects[addr] = target

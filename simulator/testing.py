@@ -52,11 +52,12 @@ def _scenario(s: ScenarioLike) -> Scenario:
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """One served device: its id, base URL and users (name -> password)."""
+    """One served device: its id, base URL, users (name -> password) and HTTPS base URL."""
 
     id: str
     url: str
     users: dict[str, str]
+    https_url: str | None = None
 
 
 class Simulator:
@@ -66,7 +67,9 @@ class Simulator:
     built-in store. Each served device listens on its own port of ``host``: with ``port=0``
     (the default) one the OS chooses, else device *i* of the scenario on ``port + i``.
     ``devices`` limits which devices are served (all by default; a fleet of thousands may
-    want a few).
+    want a few). Each device serves HTTPS too, on a port of its own (``https_port`` 0, the
+    default: one the OS chooses; else device *i* on ``https_port + i``; None: HTTP only),
+    with a certificate from the run's CA (:attr:`ca_path`).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class Simulator:
         control_token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        https_port: int | None = 0,
         devices: Sequence[str] | None = None,
         db: str | Path = ":memory:",
     ) -> None:
@@ -92,6 +96,7 @@ class Simulator:
         self.seed = seed
         self.host = host
         self.port = port
+        self.https_port = https_port
         self._only = devices
         self._db = db
         self.devices: dict[str, DeviceInfo] = {}
@@ -111,6 +116,11 @@ class Simulator:
     def url(self) -> str:
         """The base URL of the first served device."""
         return next(iter(self.devices.values())).url
+
+    @property
+    def ca_path(self) -> str | None:
+        """The PEM file of the CA of the devices' HTTPS certificates (None: HTTPS is off)."""
+        return None if self._served is None else self._served.ca_path
 
     @property
     def control_token(self) -> str | None:
@@ -140,13 +150,16 @@ class Simulator:
         wanted = set(self._only) if self._only is not None else None
         devices = [d for d in self._runtime.fleet.devices if wanted is None or d.id in wanted]
         try:
-            self._served = await serve_fleet(self._runtime, self.host, self.port, devices=devices)
+            self._served = await serve_fleet(
+                self._runtime, self.host, self.port, devices=devices, https_port=self.https_port
+            )
         except BaseException:
             self._runtime.store.close()
             raise
         for d in devices:
             users = {u.name: u.password for u in d.cfg.users}
-            self.devices[d.id] = DeviceInfo(d.id, self._served.url(d.id), users)
+            url, https = self._served.url(d.id), self._served.https_url(d.id)
+            self.devices[d.id] = DeviceInfo(d.id, url, users, https)
         return self
 
     async def stop(self) -> None:
@@ -201,10 +214,17 @@ class SimulatorHandle:
         self.devices = sim.devices
         self.url = sim.url
         self.token = sim.control_token
+        self.ca_path = sim.ca_path
 
     def device(self, device_id: str) -> DeviceInfo:
         """A served device by id."""
         return self.devices[device_id]
+
+    def https_url(self, device: str | int = 0) -> str | None:
+        """The HTTPS base URL of a device, by id or by its place among the served (None: off)."""
+        if isinstance(device, int):
+            return list(self.devices.values())[device].https_url
+        return self.devices[device].https_url
 
     def credentials(self, role: str = "viewer", device: str | None = None) -> tuple[str, str]:
         """(user, password) of the first user with ``role`` on a device."""

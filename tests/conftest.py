@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
@@ -18,6 +19,9 @@ from simulator.clock import SimClock
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import Scenario
 from tests.receivers import Receiver
+
+# Served processes take free HTTPS ports (a fixed 8443 would clash between test runs).
+os.environ.setdefault("P8815_SIM_HTTPS_PORT", "0")
 
 # A Friday afternoon in Stockholm (CEST, UTC+2).
 T0 = datetime(2024, 6, 7, 13, 30, 20, tzinfo=UTC).timestamp()

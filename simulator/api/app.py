@@ -10,7 +10,7 @@ from time import perf_counter
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc, console, control, faults, local_page, stereo, vapix
+from simulator.api import a3dpc, console, control, faults, https, local_page, stereo, vapix
 from simulator.api.auth import DigestAuthenticator, role_allows
 from simulator.api.common import DEVICE, RUNTIME, USER, anonymous_call, route_policy
 from simulator.api.errors import error_response
@@ -167,8 +167,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def create_app(runtime: Runtime) -> web.Application:
     """Build the simulator's web application for a runtime: routes, Digest checkers, faults."""
-    app = web.Application(middlewares=[device_middleware])
+    app = web.Application(middlewares=[https.https_only, device_middleware])
     app[RUNTIME] = runtime
+    app[https.HTTPS] = https.HttpsInfo()
     app[AUTH] = {d.id: authenticator_for(d.cfg) for d in runtime.fleet.devices}
     app[FAULTS] = Faults(seed=runtime.seed)
     runtime.faults.attach(app[FAULTS])
@@ -178,6 +179,7 @@ def create_app(runtime: Runtime) -> web.Application:
     app.add_routes(control.routes)
     app.add_routes(console.routes)
     app.add_routes(local_page.routes)
+    app.add_routes(https.routes)
     app.on_startup.append(boot_devices)
     app.cleanup_ctx.append(runtime_ctx)
     return app

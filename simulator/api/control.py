@@ -40,7 +40,8 @@ from simulator.store import StoreError
 log = logging.getLogger("simulator.control")
 
 PREFIX = "/sim/v1"
-OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health"})  # no token asked
+# No token asked (the CA certificate is public: clients fetch it before anything else).
+OPEN_PATHS = frozenset({f"{PREFIX}/openapi.json", f"{PREFIX}/health", f"{PREFIX}/ca.pem"})
 CONSOLE_PATHS = frozenset({"/sim/", "/sim/index.html"})  # the web console's page: no token
 CONSOLE_STATIC = "/sim/static/"  # ... nor for its files (simulator/api/console.py)
 routes = web.RouteTableDef()

@@ -163,6 +163,9 @@ def document(p: str, *bodies: type[BaseModel]) -> dict[str, Any]:
             "get": {**_op("Liveness: status, devices served, simulated time"), "security": []}
         },
         f"{p}/openapi.json": {"get": {"summary": "This document (no token)", "security": []}},
+        f"{p}/ca.pem": {
+            "get": {"summary": "The CA of the devices' HTTPS certificates, PEM", "security": []}
+        },
     }
     return {
         "openapi": "3.1.0",

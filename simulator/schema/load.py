@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from simulator.schema.scenario import ReplayConfig, Scenario
+from simulator.schema.scenario import DeviceConfig, ReplayConfig, Scenario
 from simulator.schema.timeline import EVENT_KINDS
+from simulator.tls import CertificateAuthority, TLSError, check_pair
 
 
 class ScenarioError(Exception):
@@ -142,9 +143,10 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
-    """Make replay and CA files relative to ``base`` absolute, and check each can be read."""
-    problems = []
+    """Make replay, CA and TLS files relative to ``base`` absolute, and check each can be used."""
+    problems: list[str] = []
     devices = []
+    checked: set[tuple[str, str]] = set()  # each certificate and key checked once
     for i, d in enumerate(scenario.devices):
         if d.replay is not None:
             f = Path(d.replay.file)
@@ -165,9 +167,49 @@ def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
                 )
             push = d.push.model_copy(update={"ca_file": str(ca.resolve())})
             d = d.model_copy(update={"push": push})
-        devices.append(d)
+        devices.append(_resolve_device_tls(d, i, base, checked, problems))
+    update: dict[str, Any] = {}
+    if scenario.tls is not None:
+        update["tls"] = _resolve_ca(scenario, base, problems)
     if problems:
         raise ScenarioError(source, problems)
-    if devices == scenario.devices:
-        return scenario
-    return scenario.model_copy(update={"devices": devices})
+    if devices != scenario.devices:
+        update["devices"] = devices
+    return scenario.model_copy(update=update) if update else scenario
+
+
+_PEM_FIX = "PEM files of {what} and its key, relative to the scenario file"
+
+
+def _absolute(path: str, base: Path) -> str:
+    """A path relative to the scenario file made absolute."""
+    p = Path(path)
+    return str((p if p.is_absolute() else base / p).resolve())
+
+
+def _resolve_device_tls(
+    d: DeviceConfig, i: int, base: Path, checked: set[tuple[str, str]], problems: list[str]
+) -> DeviceConfig:
+    """A device's own certificate and key made absolute and checked (each pair once)."""
+    if d.tls is None:
+        return d
+    pair = (_absolute(d.tls.cert, base), _absolute(d.tls.key, base))
+    if pair not in checked:
+        checked.add(pair)
+        try:
+            check_pair(*pair, field=f"devices.{i}.tls")
+        except TLSError as e:
+            problems.append(f"{e} (fix: {_PEM_FIX.format(what='a certificate')})")
+    tls = d.tls.model_copy(update={"cert": pair[0], "key": pair[1]})
+    return d.model_copy(update={"tls": tls})
+
+
+def _resolve_ca(scenario: Scenario, base: Path, problems: list[str]) -> Any:
+    """The scenario's CA files made absolute and checked."""
+    assert scenario.tls is not None
+    cert, key = _absolute(scenario.tls.ca_cert, base), _absolute(scenario.tls.ca_key, base)
+    try:
+        CertificateAuthority.load(cert, key)
+    except TLSError as e:
+        problems.append(f"{e} (fix: {_PEM_FIX.format(what='a CA certificate')})")
+    return scenario.tls.model_copy(update={"ca_cert": cert, "ca_key": key})

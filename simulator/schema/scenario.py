@@ -320,6 +320,20 @@ class ReplayConfig(_Model):
     file: str = Field(min_length=1)  # relative to the scenario file
 
 
+class DeviceTLSConfig(_Model):
+    """A device's own HTTPS certificate and key: PEM files, relative to the scenario file."""
+
+    cert: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class ScenarioTLSConfig(_Model):
+    """The CA that issues the devices' HTTPS certificates: PEM files, relative to the scenario."""
+
+    ca_cert: str = Field(min_length=1)
+    ca_key: str = Field(min_length=1)
+
+
 class DeviceConfig(_Model):
     """One simulated device: identity, users, configuration and its crowd."""
 
@@ -345,6 +359,8 @@ class DeviceConfig(_Model):
     io: IOConfig = Field(default_factory=IOConfig)
     product: ProductConfig = Field(default_factory=ProductConfig)
     replay: ReplayConfig | None = None
+    tls: DeviceTLSConfig | None = None
+    https_only: bool = False
 
     @field_validator("timezone")
     @classmethod
@@ -434,6 +450,7 @@ class Scenario(_Model):
     timeline: list[Event] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    tls: ScenarioTLSConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
