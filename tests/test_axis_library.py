@@ -6,8 +6,10 @@ library speaks and how to reach the device with it (see :func:`endpoint`).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,12 +19,13 @@ from axis.models.pwdgrp_cgi import SecondaryGroup
 
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, Scenario
+from simulator.server import ServedFleet, serve_fleet
 from tests.conftest import ClientFactory, make_fleet
 
 LEGACY = Scenario(devices=[DeviceConfig(model="3D People Counter", serial="ACCC8E235294")])
 PASSWORDS = {"root": "pass", "operator": "operator", "viewer": "viewer"}
-#: The transports the library is run over (HTTPS joins with the device's HTTPS listener).
-TRANSPORTS = ["http"]
+#: The transports the library is run over: plain HTTP, and HTTPS verified with the run's CA.
+TRANSPORTS = ["http", "https"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Endpoint:
     scheme: str
     host: str
     port: int
+    verify: ssl.SSLContext | bool = False
 
 
 Connect = Callable[[Runtime, str], Awaitable[AxisDevice]]
@@ -43,25 +47,34 @@ def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def endpoint(fleet: Runtime, client_for: ClientFactory, scheme: str) -> Endpoint:
-    """Serve the fleet and say where: plain HTTP on the test server's port."""
-    if scheme != "http":
-        raise NotImplementedError(scheme)
-    server = (await client_for(fleet)).server
-    return Endpoint(scheme, "127.0.0.1", server.port)
+async def endpoint(
+    fleet: Runtime, client_for: ClientFactory, scheme: str, served: list[ServedFleet]
+) -> Endpoint:
+    """Serve the fleet and say where: the test server's port, or the device's HTTPS port."""
+    if scheme == "http":
+        server = (await client_for(fleet)).server
+        return Endpoint(scheme, "127.0.0.1", server.port)
+    site = await serve_fleet(fleet, port=0, https_port=0)
+    served.append(site)
+    url, ca = site.https_url(fleet.fleet.devices[0].id), site.ca_path
+    assert url is not None and ca is not None
+    port = urlsplit(url).port
+    assert port is not None
+    return Endpoint(scheme, "127.0.0.1", port, ssl.create_default_context(cafile=ca))
 
 
 @pytest.fixture
 async def connect(client_for: ClientFactory, transport: str) -> AsyncIterator[Connect]:
     """Connect the library to a fleet's (first) device as one of its users."""
     sessions: list[httpx.AsyncClient] = []
+    sites: list[ServedFleet] = []
     served: dict[int, Endpoint] = {}
 
     async def make(fleet: Runtime, user: str) -> AxisDevice:
         if id(fleet) not in served:
-            served[id(fleet)] = await endpoint(fleet, client_for, transport)
+            served[id(fleet)] = await endpoint(fleet, client_for, transport, sites)
         where = served[id(fleet)]
-        session = httpx.AsyncClient(verify=False)
+        session = httpx.AsyncClient(verify=where.verify)
         sessions.append(session)
         config = Configuration(
             session,
@@ -76,6 +89,8 @@ async def connect(client_for: ClientFactory, transport: str) -> AsyncIterator[Co
     yield make
     for session in sessions:
         await session.aclose()
+    for site in sites:
+        await site.cleanup()
 
 
 @pytest.mark.parametrize(("scenario", "prod_nbr"), [(None, "P8815-2"), (LEGACY, "P8804")])
