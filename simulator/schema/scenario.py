@@ -273,6 +273,7 @@ class ProductConfig(_Model):
 
 
 PUSH_INTERVALS = (1, 5, 15)
+FIRMWARE_VERSION = "11.11.73"  # AXIS OS LTS 2024 (11.11), the track a P8815-2 runs
 
 
 class PushConfig(_Model):
@@ -283,7 +284,7 @@ class PushConfig(_Model):
     token: str | None = None
     ca_file: str | None = None
     allow_http: bool = False
-    timezone_key: Literal["timezone", "timeZone"] = "timezone"
+    timezone_key: Literal["timezone", "timeZone"] = "timeZone"
     measurements: Literal["minute", "interval"] = "minute"
     outbox_limit: int = Field(default=10080, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
@@ -331,8 +332,12 @@ class DeviceConfig(_Model):
     timezone: str = "Europe/Stockholm"
     site: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$")
     installed: date | None = None
-    firmware_version: str = "11.11.73"
-    application_version: str = "10.3"
+    firmware_version: str = FIRMWARE_VERSION
+    # The counting application is part of AXIS OS: a device reports the OS version as its
+    # version unless a scenario says otherwise.
+    application_version: str = Field(
+        default_factory=lambda data: str(data.get("firmware_version", FIRMWARE_VERSION))
+    )
     users: list[User] = Field(default_factory=lambda: list(DEFAULT_USERS), min_length=1)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     occupancy: OccupancyConfig = Field(default_factory=OccupancyConfig)
