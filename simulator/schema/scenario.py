@@ -134,21 +134,21 @@ class CrowdConfig(_Model):
             "mon": 0.85,
             "tue": 0.85,
             "wed": 0.9,
-            "thu": 1.0,
-            "fri": 1.15,
+            "thu": 0.95,
+            "fri": 1.1,
             "sat": 1.35,
-            "sun": 0.9,
+            "sun": 0.7,
         }
     )
     month_factors: list[float] = Field(
-        default_factory=lambda: [0.9, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 0.95, 1.0, 1.0, 1.1, 1.35],
+        default_factory=lambda: [0.85, 0.84, 0.93, 0.97, 1.0, 0.97, 0.93, 0.97, 0.97, 1.0, 1.08, 1.35],
         min_length=12,
         max_length=12,
     )
     profile: list[Peak] = Field(
         default_factory=lambda: [
-            Peak(at=time(12, 30), width_minutes=70, weight=1.0),
-            Peak(at=time(16, 45), width_minutes=100, weight=1.3),
+            Peak(at=time(11, 30), width_minutes=75, weight=1.0),
+            Peak(at=time(15, 30), width_minutes=110, weight=1.2),
         ]
     )
     base_level: float = Field(default=0.6, ge=0)
