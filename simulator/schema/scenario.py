@@ -141,7 +141,10 @@ class CrowdConfig(_Model):
         }
     )
     month_factors: list[float] = Field(
-        default_factory=lambda: [0.85, 0.84, 0.93, 0.97, 1.0, 0.97, 0.93, 0.97, 0.97, 1.0, 1.08, 1.35],
+        default_factory=lambda: [
+            *(0.85, 0.84, 0.93, 0.97, 1.0, 0.97),  # January..June
+            *(0.93, 0.97, 0.97, 1.0, 1.08, 1.35),  # July..December
+        ],
         min_length=12,
         max_length=12,
     )
