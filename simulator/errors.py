@@ -2,8 +2,10 @@
 
 Each API that answers errors in a JSON envelope has one table of codes and one exception
 class per code (as moto's ``exceptions.py``). An exception's message is the table's text,
-``"<text>: <detail>"`` when raised with a detail, or a message of its own (the documented
-1200 rejections). Converting them to the wire happens once per API (``api/jsonrpc.py``).
+or a message of its own (the documented 1200 rejections). A detail it is raised with (which
+parameter, which value) is logged; a VAPIX API also answers it (``"<text>: <detail>"``),
+the a3dpc API answers its documented text exactly. Converting them to the wire happens once
+per API (``api/jsonrpc.py``).
 """
 
 from __future__ import annotations
@@ -55,23 +57,28 @@ class CodedError(Exception):
 
     table: ClassVar[Mapping[int, str]]
     code: ClassVar[int]
+    #: Whether the answered message carries the detail (``"<text>: <detail>"``) or only logs.
+    answers_detail: ClassVar[bool] = True
 
     def __init__(self, detail: object = None, *, message: str | None = None) -> None:
         text = self.table[self.code]
+        self.detail = None if detail is None else str(detail)
         if message is None:
-            message = text if detail is None else f"{text}: {detail}"
+            message = text if detail is None or not self.answers_detail else f"{text}: {detail}"
         self.message = message
-        super().__init__(f"{self.code}: {message}")
+        note = f" ({detail})" if detail is not None and message == text else ""
+        super().__init__(f"{self.code}: {message}{note}")
 
 
 # ---- the a3dpc API ------------------------------------------------------------------------
 
 
 class DeviceError(CodedError):
-    """An error of the a3dpc API (a code of ``ERROR_CODES``)."""
+    """An error of the a3dpc API (a code of ``ERROR_CODES``): its documented text exactly."""
 
     table = ERROR_CODES
     code = 1100
+    answers_detail = False
 
 
 class InternalError(DeviceError):

@@ -45,7 +45,8 @@ EVICT_BATCH = 16
 RESERVED_FILES = 64
 #: What a client that sent part of a request and then too little gets, as from Apache.
 REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+    b"HTTP/1.1 408 Request Timeout\r\nServer: Apache\r\n"
+    b"Content-Type: text/html; charset=iso-8859-1\r\n"
     b"Connection: close\r\nContent-Length: 221\r\n\r\n"
     b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
     b"<title>408 Request Timeout</title>\n</head><body>\n<h1>Request Timeout</h1>\n"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from simulator.errors import ERROR_CODES
 from simulator.schema.scenario import DeviceConfig, OccupancyConfig, PassthroughConfig, Scenario
 from tests.conftest import T0, ClientFactory, make_fleet
 
@@ -201,10 +203,24 @@ async def test_context_is_optional(operator: Client) -> None:
 async def test_general_error_codes(operator: Client, fleet: Any, body: Any, code: int) -> None:
     reply = await rpc(operator, body)
     assert reply["apiVersion"] == "1.0"
-    assert reply["error"]["code"] == code
-    assert isinstance(reply["error"]["message"], str) and reply["error"]["message"]
-    assert "Traceback" not in reply["error"]["message"]
+    assert reply["error"] == {"code": code, "message": ERROR_CODES[code]}  # the page's text
     assert fleet.store.actions("entrance", "adjust", 0, T0 + 1) == []
+
+
+async def test_error_details_go_to_the_log_not_the_answer(
+    operator: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="simulator.api")
+    body = {"apiVersion": "2", "method": "adjustOccupancy", "params": {"occupancy": 1}}
+    assert (await rpc(operator, body))["error"] == {
+        "code": 2100,
+        "message": "API version not supported",
+    }
+    body = {"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 10**7}}
+    assert (await rpc(operator, body))["error"]["message"] == "Invalid parameter value specified"
+    logged = [r.getMessage() for r in caplog.records if r.name == "simulator.api"]
+    assert any("2100" in m and "2" in m.split(":")[-1] for m in logged)
+    assert any("0..1000000" in m for m in logged)
 
 
 async def test_error_echoes_context_and_method(operator: Client) -> None:

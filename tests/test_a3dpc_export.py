@@ -223,8 +223,20 @@ async def test_dst_days(client_for: ClientFactory, day: date, hours: int, minute
         assert hour[2][:2] == [f"{day} 01:00:00", f"{day} 03:00:00"]
     if hours == 25:
         assert labels.count("02:00:00") == 2
-        assert hour[3][:2] == [f"{day} 02:00:00", f"{day} 02:00:00"]
+        # the repeated hour: two rows, each from 02:00 to 03:00 on its own clock (CEST, CET)
+        assert hour[3][:2] == [f"{day} 02:00:00", f"{day} 03:00:00"]
         assert hour[4][:2] == [f"{day} 02:00:00", f"{day} 03:00:00"]
+    for rows in (hour, minute):  # labels never make an empty bin
+        assert all(_span(r[0], r[1]) > 0 for r in rows[1:])
+    if hours in (24, 25):  # every bin spans its real length, the repeated hour too
+        assert {_span(r[0], r[1]) for r in hour[1:]} == {3600}
+        assert {_span(r[0], r[1]) for r in minute[1:]} == {60}
+
+
+def _span(start: str, end: str) -> int:
+    """Seconds between two naive labels, as a client computing durations would."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    return int((datetime.strptime(end, fmt) - datetime.strptime(start, fmt)).total_seconds())
 
 
 async def test_same_seed_same_bytes_other_seed_other_bytes(client_for: ClientFactory) -> None:

@@ -166,7 +166,7 @@ def test_day_plans() -> None:
     c = CrowdConfig()
     tz = "Europe/Stockholm"
     ordinary = plan(c, tz, date(2024, 3, 6))
-    assert ordinary.hours == (600, 1200) and ordinary.factor == pytest.approx(0.9 * 0.95)
+    assert ordinary.hours == (600, 1200) and ordinary.factor == pytest.approx(0.9 * 0.93)
     assert plan(c, tz, date(2024, 12, 24)).hours == (600, 780)
     assert plan(c, tz, date(2024, 12, 25)).hours is None
     easter_monday = plan(c, tz, date(2024, 4, 1))
@@ -174,7 +174,7 @@ def test_day_plans() -> None:
     assert plan(c, tz, date(2024, 11, 29)).name == "Black Friday"
     assert plan(c, "Europe/Berlin", date(2024, 12, 25)).hours == (600, 1200)
     sale = c.model_copy(update={"special_days": [SpecialDay(day=date(2024, 3, 6), factor=2)]})
-    assert plan(sale, tz, date(2024, 3, 6)).factor == pytest.approx(2 * 0.9 * 0.95)
+    assert plan(sale, tz, date(2024, 3, 6)).factor == pytest.approx(2 * 0.9 * 0.93)
     like = c.model_copy(update={"special_days": [SpecialDay(day=date(2024, 3, 6), like="sat")]})
     assert plan(like, tz, date(2024, 3, 6)).hours == (600, 1080)
 

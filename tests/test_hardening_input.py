@@ -53,7 +53,7 @@ async def test_a3dpc_cgi_bodies(client_for: ClientFactory) -> None:
     assert code(await rpc(client, ADJUST % "NaN")) == 2101  # not JSON
     assert code(await rpc(client, ADJUST % "-Infinity")) == 2101
     huge = await rpc(client, ADJUST % HUGE)
-    assert code(huge) == 2104 and "0..1000000" in huge["error"]["message"]
+    assert huge["error"] == {"code": 2104, "message": "Invalid parameter value specified"}
     assert code(await rpc(client, ADJUST % ("-" + HUGE))) == 2104
     assert code(await rpc(client, ADJUST % "1e400")) == 2104
     assert "data" in await rpc(client, ADJUST % "7")

@@ -16,12 +16,15 @@ from aiohttp import web
 
 from simulator.api.app import create_app
 from simulator.clock import SimClock
+from simulator.runtime.push.schedule import send_time
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
 from tests.receivers import Receiver
 
-T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()  # 12:30:20 in Stockholm
+# 12:30:50 in Stockholm: a push leaves 5-45 s after its interval, so every whole minute
+# from here on lies after the previous interval's push and before the next boundary.
+T0 = datetime(2024, 6, 5, 10, 30, 50, tzinfo=UTC).timestamp()
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.04, "timeout_s": 2.0}
 
 
@@ -61,7 +64,7 @@ def minutes(start: float, n: int, step: int = 1) -> list[str]:
     return [utc(start + 60 * step * k) for k in range(n)]
 
 
-BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
+BOUNDARY = T0 - 50  # 10:30:00 UTC, the start of the interval holding T0
 
 
 # ---- payload and transport ---------------------------------------------------------------
@@ -72,11 +75,19 @@ async def test_exact_payload_and_bearer_token(
     fleet = make_fleet(receiver.url, clock, ca_file=ca_file, token="s3cret")
     running.append(fleet)
     await fleet.start()
-    clock.advance(40)  # 10:31:00, the first boundary
+    sent = send_time(7, "entrance", int(BOUNDARY + 60))  # seeded, after the 10:31 boundary
+    assert BOUNDARY + 60 + 5 <= sent <= BOUNDARY + 60 + 45
+    clock.set(sent - 1)  # the interval has ended, its push has not left yet
+    fleet.scheduler.wake()
+    await asyncio.sleep(0.05)
+    assert receiver.requests == []
+    clock.set(sent)
     await fleet.pusher.wait_idle()
     (req,) = receiver.requests
     assert req.headers["Authorization"] == "Bearer s3cret"
     assert req.headers["Content-Type"] == "application/json"
+    assert req.headers["Accept"] == "*/*"
+    assert "User-Agent" not in req.headers and "Accept-Encoding" not in req.headers
     d = fleet.fleet.devices[0]
     c = d.counts(date(2024, 6, 5))
     i = int((BOUNDARY - d.grid(date(2024, 6, 5)).start) // 60)
@@ -89,8 +100,8 @@ async def test_exact_payload_and_bearer_token(
     assert req.doc == {
         "apiName": "Axis Retail Data",
         "apiVersion": "0.4",
-        "utcSent": "2024-06-05T10:31:00Z",
-        "localSent": "2024-06-05T12:31:00",
+        "utcSent": utc(sent),
+        "localSent": datetime.fromtimestamp(sent, UTC).strftime("2024-06-05T12:%M:%S"),
         "data": {
             **span,
             "measurements": [
@@ -110,8 +121,8 @@ async def test_exact_payload_and_bearer_token(
         },
         "sensor": {
             "application": "AXIS 3D People Counter",
-            "applicationVersion": "10.3",
-            "timezone": "Europe/Stockholm",
+            "applicationVersion": "11.11.73",
+            "timeZone": "Europe/Stockholm",
             "name": "axis-accc8ef3d92e",
             "serial": "accc8ef3d92e",
             "ipAddress": "172.25.70.165",
@@ -131,7 +142,7 @@ async def test_plain_http_with_opt_in_and_no_token_header(running: list[Runtime]
         fleet = make_fleet(plain.url, clock, allow_http=True)
         running.append(fleet)
         await fleet.start()
-        clock.advance(40)
+        clock.advance(60)
         await fleet.pusher.wait_idle()
         (req,) = plain.requests
         assert "Authorization" not in req.headers
@@ -146,7 +157,7 @@ async def test_untrusted_certificate_is_rejected_and_retried(
     fleet = make_fleet(receiver.url, clock)  # system CAs only: the test CA is not trusted
     running.append(fleet)
     await fleet.start()
-    clock.advance(40)
+    clock.advance(60)
     fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 3)
     assert receiver.requests == []
@@ -165,7 +176,7 @@ async def test_a_different_custom_ca_is_rejected(
     fleet = make_fleet(receiver.url, clock, ca_file=str(other))
     running.append(fleet)
     await fleet.start()
-    clock.advance(40)
+    clock.advance(60)
     fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 1)
     assert "certificate" in (fleet.pusher.deliveries("entrance")[0].error or "")
@@ -221,7 +232,7 @@ async def test_clock_jump_produces_every_push_that_fell_due_in_order(
     await until(lambda: len(receiver.requests) == 120)
     assert receiver.froms() == minutes(BOUNDARY, 120)
     assert fleet.pusher.stats("entrance").produced == 120
-    clock.advance(30)  # not yet at a boundary
+    clock.advance(5)  # not yet at the next boundary
     await fleet.pusher.wait_idle()
     assert len(receiver.requests) == 120
 
@@ -238,7 +249,8 @@ async def test_running_clock_pushes_on_simulated_boundaries(
     for d in fleet.pusher.deliveries("entrance")[:3]:
         assert d.sim_time >= d.interval_end  # never before the boundary
     for req in receiver.requests[:3]:
-        assert req.doc["utcSent"] >= req.doc["data"]["utcTo"]
+        end = int(datetime.fromisoformat(req.doc["data"]["utcTo"]).timestamp())
+        assert req.doc["utcSent"] >= utc(send_time(7, "entrance", end)) > req.doc["data"]["utcTo"]
 
 
 @pytest.mark.parametrize(
@@ -295,7 +307,7 @@ async def test_failed_statuses_and_timeouts_are_retried_until_2xx(
     running.append(fleet)
     await fleet.start()
     caplog.set_level(logging.INFO, logger="simulator.runtime.push")
-    clock.advance(40)
+    clock.advance(60)
     await fleet.pusher.wait_idle()
     log = fleet.pusher.deliveries("entrance")
     assert [d.status for d in log] == [500, 404, 401, 302, 429, None, 200]
@@ -373,7 +385,7 @@ async def test_restart_mid_outage_loses_nothing(
     fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
     running.append(fleet)
     await fleet.start()
-    clock.advance(40)
+    clock.advance(60)
     await fleet.pusher.wait_idle()  # 10:30 delivered before the outage
     await receiver.stop()
     clock.advance(180)
@@ -402,7 +414,7 @@ async def test_the_app_starts_and_stops_the_pusher(receiver: Receiver, ca_file: 
     runner = web.AppRunner(create_app(fleet))
     await runner.setup()
     try:
-        clock.advance(40)
+        clock.advance(60)
         await fleet.pusher.wait_idle()
         assert len(receiver.requests) == 1
     finally:
@@ -435,7 +447,7 @@ async def test_a_simulated_receiver_outage_holds_delivery(
     fleet.pusher.receiver_down = lambda dev: down.get(dev, False)
     running.append(fleet)
     await fleet.start()
-    clock.advance(40 + 120)
+    clock.advance(60 + 120)
     fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
     assert receiver.requests == []
@@ -453,7 +465,7 @@ async def test_a_changed_interval_continues_from_the_saved_cursor(
     fleet = make_fleet(receiver.url, clock, Store(db), ca_file=ca_file)
     running.append(fleet)
     await fleet.start()
-    clock.advance(40)
+    clock.advance(60)
     await fleet.pusher.wait_idle()
     await fleet.stop()
     fleet.store.close()
@@ -486,7 +498,7 @@ async def test_a_push_outage_event_holds_delivery_then_the_backlog_drains(
     await fleet.start()
     event = TypeAdapter(Event).validate_python
     fleet.inject(event({"kind": "push_outage", "device": "entrance"}))
-    fleet.scheduler.advance_to(T0 + 40 + 120)
+    fleet.scheduler.advance_to(T0 + 60 + 120)
     fleet.scheduler.wake()
     await until(lambda: fleet.pusher.stats("entrance").failed_attempts >= 2)
     assert receiver.requests == []

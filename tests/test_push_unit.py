@@ -14,7 +14,13 @@ from pydantic import ValidationError
 from simulator.clock import SimClock
 from simulator.runtime.push import PushSetupError
 from simulator.runtime.push import payload as pl
-from simulator.runtime.push.schedule import due_count, interval_end, interval_start
+from simulator.runtime.push.schedule import (
+    due_count,
+    interval_end,
+    interval_start,
+    send_delay,
+    send_time,
+)
 from simulator.runtime.push.sender import backoff
 from simulator.runtime.runtime import Runtime
 from simulator.schema.load import ScenarioError, parse_scenario
@@ -91,11 +97,32 @@ def test_interval_counts_across_local_midnight() -> None:
     assert np.array_equal(c.in_, np.concatenate([before.in_[-30:], after.in_[:30]]))
 
 
-def test_timezone_key_option() -> None:
-    fleet = device(PushConfig(url="https://127.0.0.1/p", timezone_key="timeZone"))
+def test_sensor_says_timeZone_and_the_os_version_by_default() -> None:
+    fleet = device(PushConfig(url="https://127.0.0.1/p"))
     doc = json.loads(pl.stored_body(fleet.fleet.devices[0], int(T0), int(T0) + 60))
+    assert list(doc["sensor"])[:3] == ["application", "applicationVersion", "timeZone"]
     assert doc["sensor"]["timeZone"] == "Europe/Stockholm"
+    assert doc["sensor"]["applicationVersion"] == "11.11.73"  # the device's AXIS OS version
     assert "timezone" not in doc["sensor"]
+
+
+def test_timezone_key_option_and_own_application_version() -> None:
+    push = PushConfig(url="https://127.0.0.1/p", timezone_key="timezone")
+    cfg = DeviceConfig(firmware_version="12.2.1", push=push)
+    assert cfg.application_version == "12.2.1"  # follows the firmware unless set
+    sensor = pl.sensor(cfg.model_copy(update={"application_version": "10.3"}), push)
+    assert sensor["timezone"] == "Europe/Stockholm" and "timeZone" not in sensor
+    assert sensor["applicationVersion"] == "10.3"
+
+
+def test_send_delay_is_seeded_per_device_and_interval() -> None:
+    ends = [int(T0) + 60 * k for k in range(200)]
+    delays = [send_delay(42, "entrance", e) for e in ends]
+    assert delays == [send_delay(42, "entrance", e) for e in ends]  # same seed, same bytes
+    assert min(delays) >= 5 and max(delays) <= 45 and len(set(delays)) > 20
+    assert delays != [send_delay(43, "entrance", e) for e in ends]
+    assert delays != [send_delay(42, "exit", e) for e in ends]
+    assert send_time(42, "entrance", ends[0]) == ends[0] + delays[0]
 
 
 # ---- backoff -----------------------------------------------------------------------------

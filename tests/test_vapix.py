@@ -255,7 +255,7 @@ async def test_the_people_counter_application_runs(
     assert app.get("Name") == name
     assert app.get("NiceName") == "AXIS 3D People Counter"
     assert app.get("Status") == "Running"
-    assert app.get("Version") == "10.3"
+    assert app.get("Version") == "11.11.73"  # built into AXIS OS: the OS version
 
 
 # ---- auth and what the device does not have -----------------------------------------------

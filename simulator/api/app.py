@@ -10,7 +10,17 @@ from time import perf_counter
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator.api import a3dpc, console, control, faults, https, local_page, stereo, vapix
+from simulator.api import (
+    a3dpc,
+    apache,
+    console,
+    control,
+    faults,
+    https,
+    local_page,
+    stereo,
+    vapix,
+)
 from simulator.api.auth import DigestAuthenticator, role_allows
 from simulator.api.common import DEVICE, RUNTIME, USER, anonymous_call, route_policy
 from simulator.api.errors import error_response
@@ -22,13 +32,6 @@ from simulator.schema.scenario import DeviceConfig
 
 #: The Digest checker of each device, by device id.
 AUTH = web.AppKey("auth", dict[str, DigestAuthenticator])
-
-UNAUTHORIZED_BODY = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
-    "<title>401 Unauthorized</title>\n</head><body>\n<h1>Unauthorized</h1>\n"
-    "<p>This server could not verify that you\nare authorized to access the document\n"
-    "requested.</p>\n</body></html>\n"
-)
 
 
 def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
@@ -43,12 +46,13 @@ def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
 
 
 def _challenge(header: str) -> web.Response:
-    return web.Response(
-        status=401,
-        text=UNAUTHORIZED_BODY,
-        content_type="text/html",
-        headers={"WWW-Authenticate": header},
-    )
+    return apache.error(401, headers={"WWW-Authenticate": header})
+
+
+def _missing(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """A 404 or 405 as the device's Apache answers it (a 405 names the allowed methods)."""
+    allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return apache.error(exc.status, request.method, allow)
 
 
 @web.middleware
@@ -73,11 +77,11 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await _away(request, handler)
     if (miss := request.match_info.http_exception) is not None:
         await record(miss.status, "none")
-        return await handler(request)  # 404/405 without asking for credentials
+        return _missing(request, miss)  # 404/405 without asking for credentials
     serves, level = route_policy(device.cfg.model, request)
     if not serves:
         await record(404, "none")
-        raise web.HTTPNotFound()  # another model's API: as if the path did not exist
+        return apache.error(404)  # another model's API: as if the path did not exist
     checker = app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     auth = "ok"
@@ -99,6 +103,8 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
             resp = await handler(request)
     except web.HTTPException as e:
         await record(e.status, auth, result.user)
+        if e.status in apache.PAGES:
+            return _missing(request, e)
         raise
     except faults.ConnectionDropped:
         await record(0, auth, result.user)
@@ -168,6 +174,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 def create_app(runtime: Runtime) -> web.Application:
     """Build the simulator's web application for a runtime: routes, Digest checkers, faults."""
     app = web.Application(middlewares=[https.https_only, device_middleware])
+    app.on_response_prepare.append(apache.face)
     app[RUNTIME] = runtime
     app[https.HTTPS] = https.HttpsInfo()
     app[AUTH] = {d.id: authenticator_for(d.cfg) for d in runtime.fleet.devices}

@@ -11,6 +11,7 @@ method or by the domain, to its API's :meth:`JsonRpcApi.error_response`.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from aiohttp import web
 from simulator.api.common import api_version, device_of, load_json
 from simulator.device import Device
 from simulator.errors import CodedError
+
+log = logging.getLogger("simulator.api")
 
 #: A method: the device and the request's ``params`` in, the response's ``data`` out.
 Method = Callable[[Device, Any], dict[str, Any]]
@@ -146,4 +149,6 @@ class JsonRpcApi(ABC):
     def error_response(self, call: Call, exc: Exception) -> web.Response:
         """The one place this API's errors become its wire format."""
         coded = exc if isinstance(exc, CodedError) and self.answers(exc) else self.internal()
+        if coded.detail is not None:
+            log.debug("answered error %d %r: %s", coded.code, coded.message, coded.detail)
         return self.respond(call, error={"code": coded.code, "message": coded.message})

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 from simulator.api.faults import BUFFERED, ConnectionDropped
@@ -27,12 +28,21 @@ log = logging.getLogger("simulator.api")
 
 
 def labels(chunk: Chunk) -> tuple[list[str], list[str]]:
-    """Local ``YYYY-MM-DD HH:MM:SS`` start and end labels of a chunk's returned bins."""
+    """Local ``YYYY-MM-DD HH:MM:SS`` start and end labels of a chunk's returned bins.
+
+    A bin ends where the next begins, except in the hour the clocks go back: there the next
+    bin's label repeats this one's (02:00 after 02:xx), so the bin's end is read on its own
+    clock instead (``03:00:00``), and every label pair spans the bin's real length.
+    """
     grid = chunk.grid
     ds = grid.day.isoformat()
-    walls = grid.wall_minute[chunk.starts].tolist()
-    starts = [f"{ds} {HM[w]}" for w in walls]
-    ends = [*starts[1:], f"{(grid.day + timedelta(days=1)).isoformat()} 00:00:00"]
+    walls = grid.wall_minute[chunk.starts]
+    following = np.append(walls[1:], 1440)
+    length = np.diff(np.append(chunk.starts, grid.n))
+    end_walls = np.where(following > walls, following, walls + length)
+    starts = [f"{ds} {HM[w]}" for w in walls.tolist()]
+    tomorrow = f"{(grid.day + timedelta(days=1)).isoformat()} 00:00:00"
+    ends = [f"{ds} {HM[w]}" if w < 1440 else tomorrow for w in end_walls.tolist()]
     return starts[chunk.keep], ends[chunk.keep]
 
 

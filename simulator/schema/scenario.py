@@ -134,21 +134,24 @@ class CrowdConfig(_Model):
             "mon": 0.85,
             "tue": 0.85,
             "wed": 0.9,
-            "thu": 1.0,
-            "fri": 1.15,
+            "thu": 0.95,
+            "fri": 1.1,
             "sat": 1.35,
-            "sun": 0.9,
+            "sun": 0.7,
         }
     )
     month_factors: list[float] = Field(
-        default_factory=lambda: [0.9, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 0.95, 1.0, 1.0, 1.1, 1.35],
+        default_factory=lambda: [
+            *(0.85, 0.84, 0.93, 0.97, 1.0, 0.97),  # January..June
+            *(0.93, 0.97, 0.97, 1.0, 1.08, 1.35),  # July..December
+        ],
         min_length=12,
         max_length=12,
     )
     profile: list[Peak] = Field(
         default_factory=lambda: [
-            Peak(at=time(12, 30), width_minutes=70, weight=1.0),
-            Peak(at=time(16, 45), width_minutes=100, weight=1.3),
+            Peak(at=time(11, 30), width_minutes=75, weight=1.0),
+            Peak(at=time(15, 30), width_minutes=110, weight=1.2),
         ]
     )
     base_level: float = Field(default=0.6, ge=0)
@@ -273,6 +276,7 @@ class ProductConfig(_Model):
 
 
 PUSH_INTERVALS = (1, 5, 15)
+FIRMWARE_VERSION = "11.11.73"  # AXIS OS LTS 2024 (11.11), the track a P8815-2 runs
 
 
 class PushConfig(_Model):
@@ -283,7 +287,7 @@ class PushConfig(_Model):
     token: str | None = None
     ca_file: str | None = None
     allow_http: bool = False
-    timezone_key: Literal["timezone", "timeZone"] = "timezone"
+    timezone_key: Literal["timezone", "timeZone"] = "timeZone"
     measurements: Literal["minute", "interval"] = "minute"
     outbox_limit: int = Field(default=10080, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
@@ -345,8 +349,12 @@ class DeviceConfig(_Model):
     timezone: str = "Europe/Stockholm"
     site: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$")
     installed: date | None = None
-    firmware_version: str = "11.11.73"
-    application_version: str = "10.3"
+    firmware_version: str = FIRMWARE_VERSION
+    # The counting application is part of AXIS OS: a device reports the OS version as its
+    # version unless a scenario says otherwise.
+    application_version: str = Field(
+        default_factory=lambda data: str(data.get("firmware_version", FIRMWARE_VERSION))
+    )
     restart_s: int = Field(default=75, ge=0, le=MAX_RESTART_S)  # away after restart.cgi
     users: list[User] = Field(default_factory=lambda: list(DEFAULT_USERS), min_length=1)
     auth: AuthConfig = Field(default_factory=AuthConfig)

@@ -1,7 +1,8 @@
 """The push of a fleet: produce on interval boundaries, deliver in order.
 
-Each pushing device's next interval boundary is an item of the runtime's one scheduler
-(its push lane). When boundaries fall due the scheduler asks :meth:`Pusher.produce_due`
+Each pushing device's next send time (a seeded few seconds after its next interval
+boundary, as a device sends) is an item of the runtime's one scheduler (its push lane).
+When send times fall due the scheduler asks :meth:`Pusher.produce_due`
 for the payload of each and it is written to the durable outbox (with the device's
 produced cursor, in one transaction) before the interval counts as produced. One sender
 task per device delivers its outbox oldest first; a failed attempt is retried, after a
@@ -28,7 +29,7 @@ import numpy as np
 from simulator.clock import SimClock, wall_time
 from simulator.device import Device
 from simulator.runtime.push import payload
-from simulator.runtime.push.schedule import due_count, interval_end, interval_start
+from simulator.runtime.push.schedule import due_count, interval_end, interval_start, send_time
 from simulator.runtime.push.sender import Attempt, backoff, post, tls_context
 from simulator.runtime.scheduler import Lane
 from simulator.schema.scenario import PushConfig
@@ -109,6 +110,7 @@ class Pusher:
     ) -> None:
         self.clock = clock
         self.store = store
+        self.seed = seed
         self.batch = batch
         self.connections = connections
         self._channels: dict[str, _Channel] = {}
@@ -173,11 +175,15 @@ class Pusher:
             self._session = None
 
     def _boundaries(self) -> list[tuple[float, str]]:
-        """The next boundary of every pushing device."""
+        """When the next push of every pushing device leaves (after its next boundary)."""
         return [
-            (interval_end(ch.cursor, ch.cfg.interval_minutes), dev_id)
+            (self._send_at(dev_id, interval_end(ch.cursor, ch.cfg.interval_minutes)), dev_id)
             for dev_id, ch in self._channels.items()
         ]
+
+    def _send_at(self, dev_id: str, end: float) -> float:
+        """The simulated moment the push of the interval ending at ``end`` leaves."""
+        return float(send_time(self.seed, dev_id, int(end)))
 
     # ---- observability -----------------------------------------------------------------
     def deliveries(self, device_id: str) -> list[Delivery]:
@@ -237,7 +243,7 @@ class Pusher:
             rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
-            lane.add(interval_end(end, m), dev_id)
+            lane.add(self._send_at(dev_id, interval_end(end, m)), dev_id)
         if not rows:
             return 0
         try:
@@ -367,7 +373,8 @@ class Pusher:
             if self.receiver_down is not None and self.receiver_down(dev_id):
                 result = Attempt(None, "receiver down (simulated outage)", 0.0)
             else:
-                body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
+                sent = max(self._send_at(dev_id, entry.due), self.clock.now())
+                body = payload.wire_body(entry.body, sent, ch.device.tz)
                 result = await post(self._session, ch.cfg, body)
             self._record(ch, entry.id, entry.due, attempt, result)
             if result.ok:

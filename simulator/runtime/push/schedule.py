@@ -2,10 +2,13 @@
 
 Every time zone in use today has an offset of a whole number of quarter hours, so these
 boundaries are also local :00/:05/:15... wall-clock boundaries, and an interval never
-straddles local midnight.
+straddles local midnight. A device sends each interval's push a few seconds after its end
+(:func:`send_time`), as real devices do, not on the boundary itself.
 """
 
 from __future__ import annotations
+
+from simulator.model.rng import name_key
 
 
 def interval_start(t: float, minutes: int) -> int:
@@ -25,3 +28,21 @@ def due_count(cursor: float, now: float, minutes: int) -> int:
     if last <= cursor:
         return 0
     return (last - interval_start(cursor, minutes)) // (minutes * 60)
+
+
+SEND_DELAY_S = (5, 45)  # a push leaves this many seconds (inclusive range) after its interval
+
+
+def send_delay(seed: int, device: str, end: int) -> int:
+    """Whole seconds after the interval ending at ``end`` at which the device's push leaves.
+
+    Seeded and a pure function of (seed, device, interval), so the same run sends the same
+    ``utcSent``; always within :data:`SEND_DELAY_S`, well before the next 1-minute boundary.
+    """
+    low, high = SEND_DELAY_S
+    return low + name_key(seed, device, "push-send", end) % (high - low + 1)
+
+
+def send_time(seed: int, device: str, end: int) -> int:
+    """The simulated moment the push of the interval ending at ``end`` leaves the device."""
+    return end + send_delay(seed, device, end)

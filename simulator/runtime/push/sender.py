@@ -47,9 +47,15 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return ctx
 
 
+# A device posts with libcurl, which sends no User-Agent unless the application sets one
+# (CURLOPT_USERAGENT defaults to none) and no Accept-Encoding unless asked to; aiohttp would
+# add both, so they are left out.
+SKIP_AUTO_HEADERS = frozenset({"User-Agent", "Accept-Encoding"})
+
+
 def headers(cfg: PushConfig) -> dict[str, str]:
-    """Request headers: JSON, and the API token as a Bearer token when configured."""
-    h = {"Content-Type": "application/json"}
+    """Request headers as libcurl sends them: ``Accept: */*``, JSON, and the Bearer token."""
+    h = {"Accept": "*/*", "Content-Type": "application/json"}
     if cfg.token:
         h["Authorization"] = f"Bearer {cfg.token}"
     return h
@@ -68,6 +74,7 @@ async def post(session: aiohttp.ClientSession, cfg: PushConfig, body: str) -> At
                 cfg.url,
                 data=body.encode(),
                 headers=headers(cfg),
+                skip_auto_headers=SKIP_AUTO_HEADERS,
                 ssl=tls_context(cfg.ca_file),
                 timeout=aiohttp.ClientTimeout(total=None),
                 allow_redirects=False,
