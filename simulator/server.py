@@ -26,6 +26,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_log import AccessLogger
 
 from simulator.api.app import create_app
+from simulator.api.metrics import METRICS
 from simulator.device import Device
 from simulator.fleet import http_url
 from simulator.runtime.runtime import Runtime
@@ -526,6 +527,7 @@ async def serve_fleet(
     await runner.setup()
     _tell_requests(runner)
     guard = ConnectionGuard(limits)
+    runner.app[METRICS].connections = lambda: (len(guard.open), guard.evicted)
     served = ServedFleet(runtime, runner, guard)
     handler_args = {"access_log": access_log, "access_log_format": access_log_format}
     try:
