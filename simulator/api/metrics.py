@@ -14,7 +14,7 @@ from time import perf_counter
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from aiohttp.web_urldispatcher import AbstractResource
+from aiohttp.web_urldispatcher import AbstractRoute
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -61,6 +61,11 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
 
+    def add(self, other: Histogram) -> None:
+        """Add another histogram's observations (same bounds)."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.total += other.total
+
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative ``(le, count)`` pairs, ``+Inf`` last, as Prometheus exposes them."""
         out: list[tuple[str, float]] = []
@@ -84,17 +89,25 @@ def api_of(path: str) -> str:
     return "other"
 
 
+def _api(route: object) -> str:
+    """The API of a counted request's route (``other``: no route matched)."""
+    if isinstance(route, str):
+        return route
+    resource = route.resource if isinstance(route, AbstractRoute) else None
+    return "other" if resource is None else api_of(resource.canonical)
+
+
 class Metrics:
     """The counters of one application and the collector that exposes them with the state."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.requests: dict[tuple[str, int, str], int] = {}  # (api, status, model) -> count
-        self.durations = {api: Histogram(DURATION_BUCKETS) for api in APIS}
+        #: Durations by (route, status, model): the route's API is found when scraped (a
+        #: route no path matched is None; the control plane's requests are "control").
+        self.requests: dict[tuple[object, int, str], Histogram] = {}
         self.digest_failures: dict[str, int] = {}  # reason -> count
         self.export_rows: dict[tuple[str, str, str], int] = {}  # (api, format, resolution)
         self.lateness: dict[str, Histogram] = {}  # device ("" fleet-wide) -> histogram
-        self._apis: dict[AbstractResource, str] = {}
         #: The open connections of the server and how many it closed at its cap (set by
         #: the server that serves the application; absent under a test client).
         self.connections: Callable[[], tuple[int, int]] | None = None
@@ -107,30 +120,23 @@ class Metrics:
 
     # ---- the hot path -------------------------------------------------------------------
     def request(self, request: web.Request, status: int, auth: str, seconds: float) -> None:
-        """Count a device request: its API, status and device model; a Digest failure's reason."""
-        api = self._api(request)
-        key = (api, status, request[DEVICE].cfg.model)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.durations[api].observe(seconds)
+        """Count a device request: its route, status and device model; a Digest failure's reason."""
+        info = request.match_info
+        route = None if info.http_exception is not None else info.route
+        key = (route, status, request[DEVICE].cfg.model)
+        (self.requests.get(key) or self._new(key)).observe(seconds)
         if auth not in NOT_FAILURES:
             self.digest_failures[auth] = self.digest_failures.get(auth, 0) + 1
-
-    def _api(self, request: web.Request) -> str:
-        """The API of the request's route (``other`` for a path no route matched)."""
-        info = request.match_info
-        resource = info.route.resource
-        if info.http_exception is not None or resource is None:
-            return "other"
-        api = self._apis.get(resource)
-        if api is None:
-            api = self._apis[resource] = api_of(resource.canonical)
-        return api
 
     def control_request(self, status: int, seconds: float) -> None:
         """Count a control plane request."""
         key = ("control", status, "none")
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.durations["control"].observe(seconds)
+        (self.requests.get(key) or self._new(key)).observe(seconds)
+
+    def _new(self, key: tuple[object, int, str]) -> Histogram:
+        """The durations of a new (route, status, model)."""
+        hist = self.requests[key] = Histogram(DURATION_BUCKETS)
+        return hist
 
     def count_rows(
         self, api: str, fmt: str, resolution: str, chunks: Iterable[Chunk]
@@ -169,14 +175,21 @@ class Metrics:
             f"{NS}_http_requests", "HTTP requests answered, by API, status and device model",
             labels=("api", "status", "model"),
         )  # fmt: skip
-        for (api, status, model), n in sorted(self.requests.items()):
-            reqs.add_metric((api, str(status), model), n)
+        counts: dict[tuple[str, str, str], int] = {}
+        durations = {api: Histogram(DURATION_BUCKETS) for api in APIS}
+        for (route, status, model), h in list(self.requests.items()):
+            api = _api(route)
+            key = (api, str(status), model)
+            counts[key] = counts.get(key, 0) + sum(h.counts)
+            durations[api].add(h)
+        for key, n in sorted(counts.items()):
+            reqs.add_metric(key, n)
         yield reqs
         hist = HistogramMetricFamily(
             f"{NS}_http_request_duration_seconds", "Wall seconds to answer a request, by API",
             labels=("api",),
         )  # fmt: skip
-        for api, h in self.durations.items():
+        for api, h in durations.items():
             if any(h.counts):
                 hist.add_metric((api,), h.buckets(), h.total)
         yield hist
