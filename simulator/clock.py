@@ -109,6 +109,18 @@ class SimClock:
             return t
         return in_calendar(self._anchor_sim + self._speed * (self._wall() - self._anchor_wall))
 
+    def wall_at(self, t: float) -> float:
+        """The wall time at which the clock showed ``t`` (epoch seconds).
+
+        A time the clock passed before its last set, advance or change of speed (or jumped
+        over) maps to the wall time of that change.
+        """
+        if self._follow:
+            return t
+        if self._speed == 0 or t <= self._anchor_sim:
+            return self._anchor_wall
+        return self._anchor_wall + (t - self._anchor_sim) / self._speed
+
     def now_datetime(self) -> datetime:
         """Return the simulated time as an aware UTC datetime."""
         return datetime.fromtimestamp(self.now(), UTC)

@@ -27,6 +27,7 @@ from aiohttp.web_log import AccessLogger
 
 from simulator.api.app import create_app
 from simulator.api.https import HTTPS
+from simulator.api.metrics import METRICS
 from simulator.device import Device
 from simulator.fleet import http_url
 from simulator.runtime.runtime import Runtime
@@ -573,6 +574,7 @@ async def serve_fleet(
     await runner.setup()
     _tell_requests(runner)
     guard = ConnectionGuard(limits)
+    runner.app[METRICS].connections = lambda: (len(guard.open), guard.evicted)
     served = ServedFleet(runtime, runner, guard)
     handler_args = {"access_log": access_log, "access_log_format": access_log_format}
     chosen = list(fleet.served if devices is None else devices)

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from simulator.api import render
+from simulator.api import metrics, render
 from simulator.api.common import (
     DEVICE,
     api_version,
@@ -109,6 +109,7 @@ async def export_traffic(request: web.Request) -> web.StreamResponse:
     fmt = request.match_info["fmt"]
     q = parse_export_query(request.query, device, device.clock.now(), ("minute", "hour", "day"))
     chunks = device.traffic(q.start, q.end, q.resolution, q.now)
+    chunks = metrics.counted(request, "a3dpc", fmt, q.resolution, chunks)
     return await render.stream(request, render.CONTENT_TYPES[fmt], _encoder(fmt, TRAFFIC)(chunks))
 
 
@@ -119,6 +120,7 @@ async def export_occupancy(request: web.Request) -> web.StreamResponse:
     fmt = request.match_info["fmt"]
     q = parse_export_query(request.query, device, device.clock.now(), ("hour", "day"))
     chunks = device.occupancy_peaks(q.start, q.end, q.resolution, q.now)
+    chunks = metrics.counted(request, "a3dpc", fmt, q.resolution, chunks)
     return await render.stream(request, render.CONTENT_TYPES[fmt], _encoder(fmt, PEAK)(chunks))
 
 

@@ -18,6 +18,7 @@ from simulator.api import (
     faults,
     https,
     local_page,
+    metrics,
     stereo,
     vapix,
 )
@@ -64,7 +65,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     app = request.app
     runtime = app[RUNTIME]
     if request.path.startswith("/sim/"):
-        return await control.guard(request, handler)  # the control plane: its own token
+        return await metrics.timed_control(request, handler)  # the control plane: its own token
     transport = request.transport
     device = runtime.fleet.resolve(transport.get_extra_info("sockname") if transport else None)
     if device is None:
@@ -126,12 +127,13 @@ async def _record(
     auth: str,
     user: str | None = None,
 ) -> None:
-    """Journal a request: its target, headers, the head of its body, outcome and duration."""
+    """Journal a request (target, headers, head of its body, outcome, duration); count it."""
     body, size = await _body_head(request) if request.body_exists else (None, 0)
     journal.record(
         device, wall, now, request.method, request.raw_path, request.raw_headers,
         body, size, status, auth, user, perf_counter() - t0,
     )  # fmt: skip
+    request.app[metrics.METRICS].request(request, status, auth, perf_counter() - t0)
 
 
 async def _body_head(request: web.Request) -> tuple[bytes, int]:
@@ -187,6 +189,8 @@ def create_app(runtime: Runtime) -> web.Application:
     app.add_routes(console.routes)
     app.add_routes(local_page.routes)
     app.add_routes(https.routes)
+    app[metrics.METRICS] = metrics.Metrics(runtime)
+    app.add_routes(metrics.routes)
     app.on_startup.append(boot_devices)
     app.cleanup_ctx.append(runtime_ctx)
     return app

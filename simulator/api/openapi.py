@@ -162,6 +162,12 @@ def document(p: str, *bodies: type[BaseModel]) -> dict[str, Any]:
         f"{p}/health": {
             "get": {**_op("Liveness: status, devices served, simulated time"), "security": []}
         },
+        f"{p}/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text format 0.0.4)",
+                "responses": {"200": {"description": "text/plain; version=0.0.4"}},
+            }
+        },
         f"{p}/openapi.json": {"get": {"summary": "This document (no token)", "security": []}},
         f"{p}/ca.pem": {
             "get": {"summary": "The CA of the devices' HTTPS certificates, PEM", "security": []}

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.api import render
+from simulator.api import metrics, render
 from simulator.api.common import calendar_day, device_of
 from simulator.device import Chunk, Device
 from simulator.errors import FieldProblem, ValidationFailed
@@ -182,7 +182,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     fmt = request.match_info["fmt"]
     now = device.clock.now()
     q = parse_query(request.query, device)
-    chunks = _chunks(device, q, now)
+    chunks = metrics.counted(request, "stereo", fmt, q.resolution, _chunks(device, q, now))
     body = csv_body(chunks) if fmt == "csv" else json_body(chunks, device, q.resolution)
     disposition = "attachment" if q.download else "inline"
     headers = {"Content-Disposition": f'{disposition}; filename="{_file_name(device, q, fmt)}"'}

@@ -129,6 +129,8 @@ class Pusher:
         self.store_health = StoreHealth()
         # A simulated receiver outage (control plane, scenario timeline): device id -> down?
         self.receiver_down: Callable[[str], bool] | None = None
+        # Told every delivery attempt as it is logged (the metrics' lateness histogram).
+        self.on_attempt: Callable[[Delivery], None] | None = None
 
     @property
     def active(self) -> bool:
@@ -429,6 +431,8 @@ class Pusher:
                 wall_time(),
             )
         )
+        if self.on_attempt is not None and ch.log:
+            self.on_attempt(ch.log[-1])
         if r.ok and attempt > 1:
             log.info(
                 "push delivered device=%s interval_end=%s after attempts=%d",
