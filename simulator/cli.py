@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from simulator import __version__, catalog, export, plot
+from simulator import __version__, catalog, export, plot, workers
 from simulator.api.common import whole_number
 from simulator.clock import SimClock
 from simulator.runtime.push import PushSetupError
@@ -186,6 +186,14 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=(0, 1),
         metavar="I/N",
         help="serve only shard I of N of the fleet (sites kept whole; device i stays on port+i)",
+    )
+    s.add_argument(
+        "--workers",
+        type=workers.parse_workers,
+        default=1,
+        metavar="K",
+        help="serve the fleet (or its --shard) from K processes, one shard each; 'auto': one"
+        " per core (1)",
     )
     s.add_argument(
         "--ready-file",
@@ -470,7 +478,8 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         return 2
     raise_open_files_limit()
     try:
-        asyncio.run(serve(scenario, SimClock(start=start, speed=speed), store, args, note))
+        clock = SimClock(start=start, speed=speed, anchor_wall=workers.wall_anchor(os.environ))
+        asyncio.run(serve(scenario, clock, store, args, note))
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2
@@ -478,6 +487,13 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_workers(args: argparse.Namespace, scenario: Scenario, argv: list[str]) -> int:
+    """``p8815-sim serve --workers K``: K worker processes, one control plane (one token)."""
+    token, generated = control_token(args, scenario)
+    note = f"p8815-sim: control plane token (generated for this run): {token}" if generated else ""
+    return workers.run(args, scenario, argv, token, note, write_ready_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,4 +514,6 @@ def main(argv: list[str] | None = None) -> int:
         return export.run(args, scenario)
     if args.command == "plot":
         return plot.run(args, scenario)
+    if args.workers > 1:
+        return run_workers(args, scenario, sys.argv[1:] if argv is None else argv)
     return run_serve(args, scenario)
