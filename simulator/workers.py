@@ -256,8 +256,8 @@ async def supervise(scenario: Scenario, workers: list[Worker], plan: Plan) -> No
         if stop.is_set():  # Ctrl-C reaches the workers too: they may have exited first
             return
         for t in done:
-            if t is not stopped and not t.cancelled() and (e := t.exception()) is not None:
-                raise e
+            if t is not stopped and not t.cancelled() and (failure := t.exception()) is not None:
+                raise failure
     finally:
         await _stop(workers)
 
