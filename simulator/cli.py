@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from simulator import __version__, catalog, export, plot, workers
+from simulator import __version__, catalog, control_cli, export, plot, workers
 from simulator.api.common import whole_number
 from simulator.clock import SimClock
 from simulator.runtime.push import PushSetupError
@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     plot.add_parser(sub)
     catalog.add_parser(sub)
+    control_cli.add_parser(sub)
     return p
 
 
@@ -501,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, os.environ)
     if args.command == "scenarios":
         return catalog.run(args)
+    if args.command == "control":
+        return control_cli.run(args)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     try:
         scenario = load(args.scenario)
