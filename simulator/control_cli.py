@@ -13,10 +13,10 @@ import argparse
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
-
-import requests
 
 from simulator.schema.scenario import ControlConfig
 
@@ -92,6 +92,9 @@ def targets_of(args: argparse.Namespace) -> list[str]:
         urls += [x.split("#", 1)[0].strip() for x in lines if x.split("#", 1)[0].strip()]
     if args.ready_file:
         urls.append(json.loads(Path(args.ready_file).read_text())["control"]["url"])
+    for u in urls:
+        if not u.startswith(("http://", "https://")):
+            raise ValueError(f"target {u!r} is not an http:// or https:// URL")
     return [u.rstrip("/").removesuffix(PREFIX) + PREFIX for u in urls]
 
 
@@ -107,16 +110,25 @@ def run(args: argparse.Namespace) -> int:
         print("p8815-sim control: no --target, --targets-file or --ready-file", file=sys.stderr)
         return 2
     token = args.token or os.environ.get(TOKEN_ENV) or ControlConfig.model_fields["token"].default
-    headers = {"Authorization": f"Bearer {token}"}
     ok = True
     for base in targets:
-        try:
-            r = requests.request(
-                method, base + path, json=body, headers=headers, timeout=args.timeout
-            )
-            status, text = str(r.status_code), r.text.strip()
-            ok = ok and r.ok
-        except requests.RequestException as e:
-            status, text, ok = "-", f"no answer: {e}", False
+        status, text = send(method, base + path, body, token, args.timeout)
+        ok = ok and status.isdigit() and 200 <= int(status) < 300
         print(f"{base} {status} {text}", flush=True)
     return 0 if ok else 1
+
+
+def send(method: str, url: str, body: Any, token: str | None, timeout: float) -> tuple[str, str]:
+    """Make one call: the status (``-`` for no answer) and the answer's text."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return str(r.status), r.read().decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as e:
+        return str(e.code), e.read().decode("utf-8", "replace").strip()
+    except (urllib.error.URLError, OSError) as e:
+        return "-", f"no answer: {getattr(e, 'reason', e)}"
