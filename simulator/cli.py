@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from simulator import __version__, catalog, export, plot
+from simulator import __version__, catalog, control_cli, export, plot, workers
 from simulator.api.common import whole_number
 from simulator.clock import SimClock
 from simulator.runtime.push import PushSetupError
@@ -216,6 +216,14 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="serve only shard I of N of the fleet (sites kept whole; device i stays on port+i)",
     )
     s.add_argument(
+        "--workers",
+        type=workers.parse_workers,
+        default=1,
+        metavar="K",
+        help="serve the fleet (or its --shard) from K processes, one shard each; 'auto': one"
+        " per core (1)",
+    )
+    s.add_argument(
         "--ready-file",
         metavar="PATH",
         help="once every device listens, write a JSON file with every URL and the control token",
@@ -262,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     plot.add_parser(sub)
     catalog.add_parser(sub)
+    control_cli.add_parser(sub)
     return p
 
 
@@ -507,7 +516,8 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         return 2
     raise_open_files_limit()
     try:
-        asyncio.run(serve(scenario, SimClock(start=start, speed=speed), store, args, note))
+        clock = SimClock(start=start, speed=speed, anchor_wall=workers.wall_anchor(os.environ))
+        asyncio.run(serve(scenario, clock, store, args, note))
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2
@@ -517,11 +527,20 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     return 0
 
 
+def run_workers(args: argparse.Namespace, scenario: Scenario, argv: list[str]) -> int:
+    """``p8815-sim serve --workers K``: K worker processes, one control plane (one token)."""
+    token, generated = control_token(args, scenario)
+    note = f"p8815-sim: control plane token (generated for this run): {token}" if generated else ""
+    return workers.run(args, scenario, argv, token, note, write_ready_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``p8815-sim`` and ``python -m simulator``."""
     args = parse_args(argv, os.environ)
     if args.command == "scenarios":
         return catalog.run(args)
+    if args.command == "control":
+        return control_cli.run(args)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     try:
         scenario = load(args.scenario)
@@ -535,4 +554,6 @@ def main(argv: list[str] | None = None) -> int:
         return export.run(args, scenario)
     if args.command == "plot":
         return plot.run(args, scenario)
+    if args.workers > 1:
+        return run_workers(args, scenario, sys.argv[1:] if argv is None else argv)
     return run_serve(args, scenario)

@@ -65,13 +65,14 @@ class SimClock:
         start: float | None = None,
         speed: float = 1.0,
         wall: Callable[[], float] = wall_time,
+        anchor_wall: float | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0")
         self._wall = wall
         self._fixed = None if start is None else check_time(float(start), "start")
         self._start_speed = float(speed)
-        w = wall()
+        w = wall() if anchor_wall is None else anchor_wall  # processes that share one start
         #: The simulated time at start-up (a fixed start, else the wall time then).
         self.origin = in_calendar(w) if self._fixed is None else self._fixed
         self._speed = float(speed)

@@ -177,7 +177,7 @@ def test_the_package_has_no_import_cycles() -> None:
 PACKAGE = MODEL.parent
 #: What may import simulator.api: the API itself and the entry points that serve or render it
 #: (export writes the HTTP export's exact bytes with the API's own validator and encoders).
-API_USERS = frozenset({"server.py", "testing.py", "plugin.py", "cli.py", "export.py"})
+API_USERS = frozenset({"server.py", "testing.py", "plugin.py", "cli.py", "export.py", "workers.py"})
 
 
 def runtime_imports(source: str) -> list[str]:

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from simulator.api import openapi
+from simulator.api import fanout, openapi
 from simulator.api.common import RUNTIME, whole_number
 from simulator.api.faults import FAULTS, Faults
 from simulator.clock import check_time, epoch_seconds
@@ -96,7 +96,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
     try:
-        return await handler(request)
+        return await fanout.handle(request, handler)  # on every worker of --workers
     except ControlError as e:
         return error(e.status, e.message, e.field)
     except EventError as e:
