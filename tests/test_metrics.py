@@ -80,7 +80,7 @@ async def test_scrape_after_known_traffic(receiver: Receiver, ca_file: str) -> N
         status, export = await get(s, url, "viewer", "viewer", EXPORT)
         assert status == 200
         async with s.post(f"{url}/sim/v1/clock/advance", json={"by": 85}, headers=TOKEN) as r:
-            assert r.status == 200  # 13:31:45: one interval (13:31:00) due and sent (5–45 s after its end)
+            assert r.status == 200  # 13:31:45: the 13:31 interval sent (5–45 s late)
         await sim.runtime.pusher.wait_idle()
         got = await scrape(s, url)
 
