@@ -503,7 +503,7 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         return 2
     token, generated = control_token(args, scenario)
     control = scenario.control.model_copy(update={"token": token})
-    scenario = scenario.model_copy(update={"control": control})
+    scenario = workers.with_shared_ca(scenario.model_copy(update={"control": control}), os.environ)
     note = f"p8815-sim: control plane token (generated for this run): {token}" if generated else ""
     start = args.start
     if start is None and scenario.start is not None:

@@ -136,6 +136,20 @@ class CertificateAuthority:
         """The CA certificate as PEM."""
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    def write(self, directory: Path) -> tuple[str, str]:
+        """Write the CA's certificate and (owner-only) key as PEM files: their paths."""
+        cert, key = directory / "ca.pem", directory / "ca.key"
+        cert.write_bytes(self.pem)
+        key.touch(mode=0o600)
+        key.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return str(cert), str(key)
+
     def issue(self, name: str, dns: list[str], ips: list[str]) -> bytes:
         """A server certificate for ``name`` with its key, as one PEM (key first).
 

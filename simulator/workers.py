@@ -30,10 +30,14 @@ from typing import Any
 from simulator.api.fanout import PEERS_ENV, peers_document
 from simulator.clock import wall_time
 from simulator.fleet import build_sites
-from simulator.schema.scenario import Scenario
+from simulator.schema.scenario import Scenario, ScenarioTLSConfig
+from simulator.tls import CertificateAuthority
 
 #: The environment variable giving a worker's clock the supervisor's wall time as its anchor.
 EPOCH_ENV = "P8815_SIM_WORKER_EPOCH"
+#: The environment variable giving the workers the run's one CA (certificate and key paths,
+#: separated by os.pathsep), so that one CA file verifies every worker's devices.
+CA_ENV = "P8815_SIM_WORKER_CA"
 #: How long a worker may take to stop before it is killed.
 STOP_GRACE = 20.0
 #: How often the supervisor looks for the workers' ready files.
@@ -173,14 +177,26 @@ async def _stop(workers: list[Worker]) -> None:
     await asyncio.gather(*(w.relay for w in workers if w.relay is not None))
 
 
-def merged_document(scenario: Scenario, docs: list[dict[str, Any]], workers: list[Worker]) -> Any:
-    """One ready document for all the workers: every device in fleet order."""
+def with_shared_ca(scenario: Scenario, environ: dict[str, str] | os._Environ[str]) -> Scenario:
+    """A worker's scenario: issuing from the supervisor's CA unless the scenario has its own."""
+    raw = environ.get(CA_ENV)
+    if not raw or scenario.tls is not None:
+        return scenario
+    cert, key = raw.split(os.pathsep, 1)
+    return scenario.model_copy(update={"tls": ScenarioTLSConfig(ca_cert=cert, ca_key=key)})
+
+
+def merged_document(
+    scenario: Scenario, docs: list[dict[str, Any]], workers: list[Worker], ca: str | None = None
+) -> Any:
+    """One ready document for all the workers: every device in fleet order, the run's CA."""
     order = {d.id: i for i, d in enumerate(scenario.devices)}
     devices = sorted((d for doc in docs for d in doc["devices"]), key=lambda d: order[d["id"]])
     first = docs[0]
     return {
         "scenario": first["scenario"],
         "control": first["control"],
+        "ca": ca if ca is not None else first.get("ca"),
         "devices": devices,
         "workers": [
             {"shard": f"{w.shard[0]}/{w.shard[1]}", "control": doc["control"]["url"]}
@@ -221,6 +237,7 @@ class Plan:
     ready_file: str | None
     write: WriteDoc
     note: str
+    ca: str | None = None
 
 
 async def supervise(scenario: Scenario, workers: list[Worker], plan: Plan) -> None:
@@ -239,7 +256,7 @@ async def supervise(scenario: Scenario, workers: list[Worker], plan: Plan) -> No
         ids = [[d["id"] for d in doc["devices"]] for doc in docs]
         peers = [(w.shard, o, i) for w, o, i in zip(workers, origins, ids, strict=True)]
         plan.write(plan.env[PEERS_ENV], peers_document(peers))
-        doc = merged_document(scenario, docs, workers)
+        doc = merged_document(scenario, docs, workers, plan.ca)
         if plan.ready_file:
             try:
                 plan.write(plan.ready_file, doc)
@@ -277,11 +294,15 @@ def run(
         env[EPOCH_ENV] = repr(wall_time())
         if token is not None:
             env["P8815_SIM_CONTROL_TOKEN"] = token
+        ca = None
+        if not args.no_https and scenario.tls is None:  # one CA for every worker's devices
+            ca, key = CertificateAuthority.generate().write(Path(tmp))
+            env[CA_ENV] = os.pathsep.join((ca, key))
         workers = [
             Worker(sub_shard(args.shard, count, j), Path(tmp) / f"ready-{j}.json")
             for j in range(count)
         ]
-        plan = Plan(argv, env, args.db, args.ready_file, write, note)
+        plan = Plan(argv, env, args.db, args.ready_file, write, note, ca)
         try:
             asyncio.run(supervise(scenario, workers, plan))
         except WorkerFailed as e:

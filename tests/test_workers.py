@@ -256,3 +256,15 @@ def test_each_worker_has_its_own_state_file() -> None:
     assert state_file("/var/lib/sim/state.db", (1, 4)) == "/var/lib/sim/state.shard-1-of-4.db"
     assert state_file(":memory:", (1, 4)) == ":memory:"
 
+
+def test_one_ca_verifies_the_devices_of_every_worker(pair: tuple[Server, Server]) -> None:
+    _, two = pair
+    ca = two.ready["ca"]
+    assert ca is not None and Path(ca).is_file()
+    urls = {w["control"] for w in two.ready["workers"]}
+    assert len(urls) == 2  # the devices below are served by two processes
+    for d in two.ready["devices"]:
+        r = requests.get(
+            f"{d['https_url']}/a3dpc/api/occupancy", auth=VIEWER, verify=ca, timeout=10
+        )
+        assert r.status_code == 200, d["id"]
