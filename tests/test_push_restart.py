@@ -27,7 +27,7 @@ QUIET_S = 0.15
 
 def fleet_of(url: str, ca_file: str, clock: SimClock, restart_s: int = 75) -> Runtime:
     """One device pushing every minute to ``url``."""
-    push = PushConfig(url=url, ca_file=ca_file, interval_minutes=1, **FAST)  # type: ignore[arg-type]
+    push = PushConfig(url=url, ca_file=ca_file, interval_minutes=1, **FAST)
     dev = DeviceConfig(id="entrance", timezone="Europe/Stockholm", push=push, restart_s=restart_s)
     return Runtime(Scenario(seed=7, devices=[dev]), clock)
 
