@@ -1,12 +1,14 @@
 """Nothing the device advertises leads a client into a 404.
 
 API discovery (``getApiList``) and ``param.cgi``'s ``Properties`` group are how clients
-decide what to call: every API listed and every path a property implies must be served.
+decide what to call: every API listed and every path a property implies must be served,
+and so must the page of every application ``applications/list.cgi`` names.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -101,6 +103,30 @@ async def test_every_path_properties_imply_is_served(
     assert "/axis-cgi/applications/list.cgi" in implied
     for path in sorted(implied):
         assert await _answers(client, path) != 404, path
+
+
+async def _application_pages(client: Client) -> list[str]:
+    """The ``ConfigurationPage`` of every application ``list.cgi`` names."""
+    r = await client.get("/axis-cgi/applications/list.cgi")
+    root = ElementTree.fromstring(await r.text())
+    return [app.attrib["ConfigurationPage"] for app in root.iter("application")]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "page"),
+    [(None, "local/a3dpc/index.html"), (LEGACY, "local/stereo/index.html")],
+    ids=["P8815-2", "legacy"],
+)
+async def test_every_listed_application_page_is_served(
+    client_for: ClientFactory, scenario: Any, page: str
+) -> None:
+    client = await client_for(make_fleet(scenario), "viewer")
+    pages = await _application_pages(client)
+    assert pages == [page]
+    for path in pages:
+        r = await client.get("/" + path)
+        assert r.status == 200, path
+        assert r.content_type == "text/html"
 
 
 def test_the_walk_would_see_an_unserved_image_api() -> None:

@@ -127,6 +127,16 @@ async def test_basic_device_info_as_the_library_reads_it(connect: Connect) -> No
     assert props.brand == "AXIS"
 
 
+@pytest.mark.parametrize("scenario", [None, LEGACY], ids=["P8815-2", "legacy"])
+async def test_the_library_reads_the_supported_versions(
+    connect: Connect, scenario: Scenario | None
+) -> None:
+    device = await connect(make_fleet(scenario), "viewer")
+    vapix = device.vapix
+    assert await vapix.api_discovery.get_supported_versions() == ["1.0"]
+    assert await vapix.basic_device_info.get_supported_versions() == ["1.1"]
+
+
 async def test_no_image_api_for_the_library_to_follow(connect: Connect) -> None:
     device = await connect(make_fleet(), "root")
     await device.vapix.initialize()

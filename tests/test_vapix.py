@@ -51,8 +51,13 @@ async def test_api_list_names_what_the_device_answers(viewer: Client) -> None:
 
 async def test_supported_versions_take_no_api_version(viewer: Client) -> None:
     path = "/axis-cgi/apidiscovery.cgi"
-    body = await call(viewer, path, {"method": "getSupportedVersions"})
-    assert body == {"method": "getSupportedVersions", "data": {"apiVersions": ["1.0"]}}
+    body = await call(viewer, path, {"context": "abc", "method": "getSupportedVersions"})
+    assert body == {
+        "apiVersion": "1.0",
+        "context": "abc",
+        "method": "getSupportedVersions",
+        "data": {"apiVersions": ["1.0"]},
+    }
     body = await call(viewer, path, {"apiVersion": "1.0", "method": "getSupportedVersions"})
     assert body["error"] == {
         "code": 4002,

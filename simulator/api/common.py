@@ -69,7 +69,7 @@ async def anonymous_call(request: web.Request) -> bool:
 #: device model serves. Paths of no listed API (VAPIX discovery) are served by every model.
 API_PATHS: dict[str, tuple[str, ...]] = {
     "a3dpc": ("/a3dpc/", "/axis-cgi/a3dpc.cgi", "/local/a3dpc/"),
-    "stereo": ("/stereo/",),
+    "stereo": ("/stereo/", "/local/stereo/"),
 }
 MODEL_APIS: dict[str, frozenset[str]] = {
     "P8815-2": frozenset({"a3dpc"}),

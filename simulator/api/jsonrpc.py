@@ -122,15 +122,9 @@ class JsonRpcApi(ABC):
     def malformed_version(self, version: Any) -> CodedError:
         """The error for an ``apiVersion`` that cannot be read."""
 
-    def states_version(self, call: Call, body: Mapping[str, Any]) -> bool:
-        """Whether the envelope carries ``apiVersion`` (always, by default)."""
-        return True
-
     def envelope(self, call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
         """The response object: apiVersion, context (if sent), and method around the body."""
-        out: dict[str, Any] = {}
-        if self.states_version(call, body):
-            out["apiVersion"] = self.version
+        out: dict[str, Any] = {"apiVersion": self.version}
         if call.context is not None:
             out["context"] = call.context
         method = {"method": call.method} if call.method is not None else {}

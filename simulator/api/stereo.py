@@ -193,32 +193,39 @@ def _json(value: Any) -> web.Response:
     return web.Response(text=json.dumps(value, sort_keys=True), content_type="application/json")
 
 
+def counts_doc(device: Device, now: float) -> dict[str, Any]:
+    """``counts.json``: in and out since the start of today, name, MAC and local time."""
+    in_, out = device.totals_today(now)
+    stamp = datetime.fromtimestamp(int(now), UTC).astimezone(device.tz)
+    return {
+        "in": in_,
+        "name": app_name(device),
+        "out": out,
+        "serial": serial(device),
+        "timestamp": f"{stamp:%Y%m%d%H%M%S}",
+    }
+
+
 @routes.get("/stereo/people-counter/counts.json")
 async def counts(request: web.Request) -> web.Response:
     """In and out since the start of today, with the device's name, MAC and local time."""
     device = device_of(request)
-    now = device.clock.now()
-    in_, out = device.totals_today(now)
-    stamp = datetime.fromtimestamp(int(now), UTC).astimezone(device.tz)
-    return _json(
-        {
-            "in": in_,
-            "name": app_name(device),
-            "out": out,
-            "serial": serial(device),
-            "timestamp": f"{stamp:%Y%m%d%H%M%S}",
-        }
-    )
+    return _json(counts_doc(device, device.clock.now()))
+
+
+def fps_doc(device: Device, now: float) -> dict[str, Any]:
+    """``fps.json``: the frame rate, its averages over the last 5/50/100/1000 frames, frames."""
+    stats = device.frame_stats(now)
+    body: dict[str, Any] = {"fps": round(stats.fps, 2), "frames": stats.frames}
+    body.update({f"fps_{w}": round(stats.averages[w], 2) for w in WINDOWS})
+    return body
 
 
 @routes.get("/stereo/fps.json")
 async def fps(request: web.Request) -> web.Response:
     """The real-time frame rate, its averages over the last 5/50/100/1000 frames, the counter."""
     device = device_of(request)
-    stats = device.frame_stats(device.clock.now())
-    body: dict[str, Any] = {"fps": round(stats.fps, 2), "frames": stats.frames}
-    body.update({f"fps_{w}": round(stats.averages[w], 2) for w in WINDOWS})
-    return _json(body)
+    return _json(fps_doc(device, device.clock.now()))
 
 
 @routes.get("/stereo/io.json")

@@ -41,7 +41,7 @@ routes = web.RouteTableDef()
 
 # ---- the JSON APIs ------------------------------------------------------------------------
 
-SUPPORTED_VERSIONS = "getSupportedVersions"  # every VAPIX JSON API has it, without apiVersion
+SUPPORTED_VERSIONS = "getSupportedVersions"  # every VAPIX JSON API has it; no apiVersion asked
 
 
 class VapixJsonApi(JsonRpcApi):
@@ -86,10 +86,6 @@ class VapixJsonApi(JsonRpcApi):
     def malformed_version(self, version: Any) -> VapixError:
         """4002, naming the parameter and the value given."""
         return VapixParameterInvalid(f"apiVersion {version}")
-
-    def states_version(self, call: Call, body: Mapping[str, Any]) -> bool:
-        """getSupportedVersions answers its data without apiVersion."""
-        return call.method != SUPPORTED_VERSIONS or "error" in body
 
 
 DOC = "https://developer.axis.com/vapix/network-video/"

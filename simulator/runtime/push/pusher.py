@@ -12,11 +12,16 @@ wall time (they are network I/O, not simulated time): they keep their own timers
 
 A write to the store that fails (locked by another process, disk full, read-only) changes
 nothing: the intervals stay due and are written later, after a backoff of their own.
+
+A device that is restarting (away between a reboot and its boot) sends nothing: its sender
+waits, without an attempt or a failure, until the simulated clock reaches the boot; the
+intervals that fell due meanwhile are in the outbox and go out then, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -31,7 +36,7 @@ from simulator.device import Device
 from simulator.runtime.push import payload
 from simulator.runtime.push.schedule import due_count, interval_end, interval_start, send_time
 from simulator.runtime.push.sender import Attempt, backoff, post, tls_context
-from simulator.runtime.scheduler import Lane
+from simulator.runtime.scheduler import WALL_LOOK_S, Lane
 from simulator.schema.scenario import PushConfig
 from simulator.store import Store, StoreError, retry_delay
 
@@ -126,6 +131,8 @@ class Pusher:
         self._flush_timer: asyncio.Handle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._booting: set[_Channel] = set()  # senders waiting for their device to boot
+        clock.on_change(self._clock_moved)
         self.store_health = StoreHealth()
         # A simulated receiver outage (control plane, scenario timeline): device id -> down?
         self.receiver_down: Callable[[str], bool] | None = None
@@ -368,6 +375,9 @@ class Pusher:
                 ch.wake.clear()
                 await ch.wake.wait()
                 continue
+            if ch.device.restarting(self.clock.now()):
+                await self._until_booted(ch)
+                continue
             if entry.id != entry_id:
                 entry_id, attempt = entry.id, 0
             attempt += 1
@@ -416,6 +426,28 @@ class Pusher:
                 },
             )
             await asyncio.sleep(delay)
+
+    async def _until_booted(self, ch: _Channel) -> None:
+        """Wait while the device is away restarting: until its boot time on the simulated
+        clock, or until the clock is moved (set, advanced, sped up), then look again."""
+        clock = self.clock
+        now = clock.now()
+        wait = (ch.device.boot_time(now) - now) / clock.speed + 1e-3 if clock.speed else None
+        if clock.follows_wall:  # freezegun may move the wall without a word: look again soon
+            wait = WALL_LOOK_S
+        ch.wake.clear()
+        self._booting.add(ch)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await ch.wake.wait()
+        finally:
+            self._booting.discard(ch)
+
+    def _clock_moved(self) -> None:
+        """The clock was set, advanced or changed speed: senders waiting for a boot look again."""
+        for ch in self._booting:
+            ch.wake.set()
 
     def _record(self, ch: _Channel, entry: int, due: float, attempt: int, r: Attempt) -> None:
         ch.log.append(

@@ -1,0 +1,115 @@
+"""A restarting device pushes nothing while it is away, and loses nothing: the intervals that
+fell due meanwhile go out after it boots, in order, once each (local HTTPS receiver)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from simulator.clock import SimClock
+from simulator.runtime.runtime import Runtime
+from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
+from simulator.schema.timeline import Event
+from tests.conftest import ClientFactory
+from tests.receivers import Receiver
+
+T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()
+BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
+FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.04, "timeout_s": 2.0}
+#: Wall seconds given to a sender that must stay silent (it would post within milliseconds).
+QUIET_S = 0.15
+
+
+def fleet_of(url: str, ca_file: str, clock: SimClock, restart_s: int = 75) -> Runtime:
+    """One device pushing every minute to ``url``."""
+    push = PushConfig(url=url, ca_file=ca_file, interval_minutes=1, **FAST)
+    dev = DeviceConfig(id="entrance", timezone="Europe/Stockholm", push=push, restart_s=restart_s)
+    return Runtime(Scenario(seed=7, devices=[dev]), clock)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[Runtime]]:
+    """Runtimes to stop at the end of a test, even when it fails."""
+    runtimes: list[Runtime] = []
+    yield runtimes
+    for r in runtimes:
+        await r.stop()
+
+
+async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.002)
+
+
+def utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def minutes(start: float, n: int) -> list[str]:
+    return [utc(start + 60 * k) for k in range(n)]
+
+
+def reboot(down_s: int) -> Any:
+    return TypeAdapter(Event).validate_python(
+        {"kind": "reboot", "device": "entrance", "down_s": down_s}
+    )
+
+
+async def test_no_push_while_rebooting_then_every_interval_once_in_order(
+    receiver: Receiver, ca_file: str, running: list[Runtime]
+) -> None:
+    clock = SimClock(start=T0, speed=0)
+    fleet = fleet_of(receiver.url, ca_file, clock)
+    running.append(fleet)
+    await fleet.start()
+    fleet.scheduler.advance_to(BOUNDARY + 60)  # 10:31:00: 10:30 goes out
+    await fleet.pusher.wait_idle()
+    fleet.scheduler.advance_to(BOUNDARY + 80)
+    fleet.inject(reboot(180))  # 10:31:20, away until 10:34:20
+    device = fleet.fleet.devices[0]
+    for t in (BOUNDARY + 120, BOUNDARY + 180, BOUNDARY + 240, BOUNDARY + 259):
+        fleet.scheduler.advance_to(t)  # 10:32, 10:33, 10:34 fall due while it is away
+        await asyncio.sleep(QUIET_S)
+        assert device.restarting(clock.now())
+        assert receiver.froms() == minutes(BOUNDARY, 1), utc(t)
+    pusher = fleet.pusher
+    assert pusher.pending("entrance") == 3
+    assert pusher.stats("entrance").failed_attempts == 0
+    assert len(pusher.deliveries("entrance")) == 1  # no attempt while away
+    fleet.scheduler.advance_to(BOUNDARY + 260)  # 10:34:20: it boots, between two boundaries
+    await pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 4)
+    fleet.scheduler.advance_to(BOUNDARY + 300)
+    await pusher.wait_idle()
+    assert receiver.froms() == minutes(BOUNDARY, 5)  # once each, in order
+    sent = [r.doc["utcSent"] for r in receiver.requests[1:4]]
+    assert sent == [utc(BOUNDARY + 260)] * 3  # after the boot, not before
+    stats = pusher.stats("entrance")
+    assert (stats.delivered, stats.failed_attempts, stats.dropped) == (5, 0, 0)
+
+
+async def test_restart_cgi_with_a_running_clock_pushes_nothing_while_away(
+    receiver: Receiver, ca_file: str, client_for: ClientFactory
+) -> None:
+    clock = SimClock(start=T0, speed=120)  # a simulated minute every half wall second
+    fleet = fleet_of(receiver.url, ca_file, clock, restart_s=90)
+    root = await client_for(fleet, "root")
+    await until(lambda: len(receiver.requests) >= 1)
+    r = await root.post("/axis-cgi/restart.cgi")
+    assert r.status == 200
+    (action,) = fleet.store.actions("entrance", "reboot", 0, clock.now() + 1)
+    down, up = action.at, action.at + action.value
+    await until(lambda: clock.now() > up + 130)  # two more boundaries after the boot
+    await until(lambda: len(receiver.froms()) >= 4)
+    froms = receiver.froms()
+    assert froms == minutes(BOUNDARY, len(froms))  # every interval, once, in order
+    sent = [datetime.fromisoformat(r.doc["utcSent"]).timestamp() for r in receiver.requests]
+    # nothing sent while away (a push of the reboot's own second was sent before it)
+    assert not [t for t in sent if down < t < up]
+    assert fleet.pusher.stats("entrance").failed_attempts == 0
