@@ -12,6 +12,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from simulator.clock import SimClock
+from simulator.runtime.push.schedule import SEND_DELAY_S
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.schema.timeline import Event
@@ -23,6 +24,8 @@ BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.04, "timeout_s": 2.0}
 #: Wall seconds given to a sender that must stay silent (it would post within milliseconds).
 QUIET_S = 0.15
+#: The latest a push leaves after its interval's end (a device sends a few seconds late).
+LATE = SEND_DELAY_S[1]
 
 
 def fleet_of(url: str, ca_file: str, clock: SimClock, restart_s: int = 75) -> Runtime:
@@ -68,12 +71,12 @@ async def test_no_push_while_rebooting_then_every_interval_once_in_order(
     fleet = fleet_of(receiver.url, ca_file, clock)
     running.append(fleet)
     await fleet.start()
-    fleet.scheduler.advance_to(BOUNDARY + 60)  # 10:31:00: 10:30 goes out
+    fleet.scheduler.advance_to(BOUNDARY + 60 + LATE)  # 10:31:45: 10:30 has gone out
     await fleet.pusher.wait_idle()
-    fleet.scheduler.advance_to(BOUNDARY + 80)
-    fleet.inject(reboot(180))  # 10:31:20, away until 10:34:20
+    fleet.scheduler.advance_to(BOUNDARY + 110)
+    fleet.inject(reboot(180))  # 10:31:50, away until 10:34:50
     device = fleet.fleet.devices[0]
-    for t in (BOUNDARY + 120, BOUNDARY + 180, BOUNDARY + 240, BOUNDARY + 259):
+    for t in (BOUNDARY + 120 + LATE, BOUNDARY + 180 + LATE, BOUNDARY + 240 + LATE, BOUNDARY + 289):
         fleet.scheduler.advance_to(t)  # 10:32, 10:33, 10:34 fall due while it is away
         await asyncio.sleep(QUIET_S)
         assert device.restarting(clock.now())
@@ -82,14 +85,14 @@ async def test_no_push_while_rebooting_then_every_interval_once_in_order(
     assert pusher.pending("entrance") == 3
     assert pusher.stats("entrance").failed_attempts == 0
     assert len(pusher.deliveries("entrance")) == 1  # no attempt while away
-    fleet.scheduler.advance_to(BOUNDARY + 260)  # 10:34:20: it boots, between two boundaries
+    fleet.scheduler.advance_to(BOUNDARY + 290)  # 10:34:50: it boots, between two boundaries
     await pusher.wait_idle()
     assert receiver.froms() == minutes(BOUNDARY, 4)
-    fleet.scheduler.advance_to(BOUNDARY + 300)
+    fleet.scheduler.advance_to(BOUNDARY + 300 + LATE)
     await pusher.wait_idle()
     assert receiver.froms() == minutes(BOUNDARY, 5)  # once each, in order
     sent = [r.doc["utcSent"] for r in receiver.requests[1:4]]
-    assert sent == [utc(BOUNDARY + 260)] * 3  # after the boot, not before
+    assert sent == [utc(BOUNDARY + 290)] * 3  # after the boot, not before
     stats = pusher.stats("entrance")
     assert (stats.delivered, stats.failed_attempts, stats.dropped) == (5, 0, 0)
 
