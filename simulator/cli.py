@@ -118,6 +118,7 @@ def _version() -> str:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOOPS = ("auto", "asyncio", "uvloop")
 ENV_PREFIX = "P8815_SIM_"
 SERVE_EPILOG = """\
 Every option can also be set by an environment variable P8815_SIM_<OPTION>, e.g.
@@ -212,6 +213,12 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=_seconds("--keep-alive-timeout"),
         metavar="SECONDS",
         help="how long an idle connection waits for its next request (5)",
+    )
+    s.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: auto (default: uvloop if installed), asyncio or uvloop",
     )
     s.add_argument(
         "--max-connections",
@@ -450,6 +457,21 @@ def limits_of(args: argparse.Namespace) -> Limits:
     return limits
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``--loop`` names (None: asyncio's); StartError when uvloop is missing."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise StartError(
+                "--loop uvloop: uvloop is not installed (pip install 'p8815-sim[fast]')"
+            ) from None
+        return None
+    return uvloop.new_event_loop
+
+
 def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     """``p8815-sim serve``."""
     if args.ip_per_device and (why := check_ip_per_device(args.host, len(scenario.devices))):
@@ -464,13 +486,20 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         start = scenario.start.timestamp()
     speed = args.speed if args.speed is not None else scenario.speed
     try:
+        factory = loop_factory(args.loop)
+    except StartError as e:
+        print(f"p8815-sim: {e}", file=sys.stderr)
+        return 2
+    log.info("event loop: %s", "asyncio" if factory is None else "uvloop")
+    try:
         store = Store(Path(args.db) if args.db != ":memory:" else ":memory:")
     except Exception as e:  # StoreError: names the file and the problem
         print(f"p8815-sim: --db {e}", file=sys.stderr)
         return 2
     raise_open_files_limit()
     try:
-        asyncio.run(serve(scenario, SimClock(start=start, speed=speed), store, args, note))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(scenario, SimClock(start=start, speed=speed), store, args, note))
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2
