@@ -134,21 +134,33 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"server at {url} did not start")
 
 
-def wrk(url: str, seconds: int, script: Path | None = None, arg: str = "") -> float:
-    """Requests/s wrk measures (CONNS threads of one connection); any non-2xx fails."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str, seconds: int, pid: int, script: Path | None = None, arg: str = ""
+) -> tuple[float, float]:
+    """Requests/s wrk measures (CONNS threads of one connection) and the server's CPU µs
+    per request; any non-2xx fails."""
     argv = ["wrk", f"-t{CONNS}", f"-c{CONNS}", f"-d{seconds}s"]
     if script is not None:
         argv += ["-s", str(script)]
     argv += [url]
     if arg:
         argv += [arg]
+    cpu = cpu_seconds(pid)
     out = subprocess.run(pinned(1, argv), capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(pid) - cpu
     m = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    total = re.search(r"(\d+) requests in", out.stdout)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out.stdout)
     wrapped = re.search(r"wrapped: (\d+)", out.stdout)
-    if m is None or bad is not None or (wrapped is not None and wrapped.group(1) != "0"):
+    if m is None or total is None or bad is not None or (wrapped and wrapped.group(1) != "0"):
         raise SystemExit(f"wrk failed, got errors or ran out of headers:\n{out.stdout}{out.stderr}")
-    return float(m.group(1))
+    return float(m.group(1)), cpu / int(total.group(1)) * 1e6
 
 
 def digest_headers(url: str, user: str, password: str, count: int) -> Iterator[str]:
@@ -226,38 +238,45 @@ def bench_rates(
     script.write_text(LUA)
     strict = strict_scenario(tmp)
     best: dict[tuple[str, str], float] = {}
+    cost: dict[tuple[str, str], float] = {}
     with contextlib.ExitStack() as stack:
-        runs: list[tuple[str, str, str, bool]] = []  # loop, label, url, headers repeated
+        runs: list[tuple[str, str, str, bool, int]] = []  # loop, label, url, repeated, pid
         for loop in loops:
             port = free_port()
             url = f"http://127.0.0.1:{port}/"
-            stack.enter_context(server([sys.executable, "-c", HELLO, str(port), loop], url, env))
-            runs.append((loop, "hello-world", url, False))
+            hello = stack.enter_context(
+                server([sys.executable, "-c", HELLO, str(port), loop], url, env)
+            )
+            runs.append((loop, "hello-world", url, False, hello.pid))
             for label, scenario in (("", None), (", strict nc", strict)):
                 port = free_port()
                 occ = f"http://127.0.0.1:{port}/a3dpc/api/occupancy"
-                stack.enter_context(server(sim_argv(port, loop, scenario), occ, env))
-                runs.append((loop, "occupancy, fresh headers" + label, occ, False))
+                sim = stack.enter_context(server(sim_argv(port, loop, scenario), occ, env))
+                runs.append((loop, "occupancy, fresh headers" + label, occ, False, sim.pid))
                 if scenario is None:
-                    runs.append((loop, "occupancy, repeated header", occ, True))
+                    runs.append((loop, "occupancy, repeated header", occ, True, sim.pid))
         for _ in range(rounds):
-            for loop, label, url, repeated in runs:
+            for loop, label, url, repeated, pid in runs:
                 if label == "hello-world":
-                    rate = wrk(url, seconds)
+                    rate, us = wrk(url, seconds, pid)
                 else:
                     write_headers(tmp / "h", url, seconds, repeated)
-                    rate = wrk(url, seconds, script, str(tmp / "h"))
+                    rate, us = wrk(url, seconds, pid, script, str(tmp / "h"))
                 best[loop, label] = max(rate, best.get((loop, label), 0.0))
+                cost[loop, label] = min(us, cost.get((loop, label), us))
     for loop in loops:
-        base = best[loop, "hello-world"]
+        base, base_us = best[loop, "hello-world"], cost[loop, "hello-world"]
         target = 0.8 if loop == "asyncio" else 1.0
-        print(f"(a) {loop:8s} hello-world baseline                 : {base:9.0f} req/s")
-        for lp, label, _, _ in runs:
+        print(
+            f"(a) {loop:8s} {'hello-world baseline':36s}: {base:7.0f} req/s"
+            f" {base_us:6.1f} µs CPU/req"
+        )
+        for lp, label, *_ in runs:
             if lp == loop and label != "hello-world":
-                rate = best[loop, label]
+                rate, us = best[loop, label], cost[loop, label]
                 print(
-                    f"    {loop:8s} {label:36s}: {rate:9.0f} req/s  ratio {rate / base:5.2f}"
-                    f"  (target >= {target:.1f})"
+                    f"    {loop:8s} {label:36s}: {rate:7.0f} req/s {us:6.1f} µs CPU/req"
+                    f"  ratio {rate / base:4.2f} (CPU {base_us / us:4.2f}; target >= {target:.1f})"
                 )
 
 
