@@ -15,7 +15,8 @@ from simulator.api.common import DEVICE, RUNTIME, route_policy
 from simulator.api.errors import error_response
 from simulator.api.faults import FAULTS, Faults
 from simulator.clock import wall_time
-from simulator.journal import BODY_LIMIT, Journal
+from simulator.device import Device
+from simulator.journal import BODY_LIMIT
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig
 
@@ -52,9 +53,9 @@ def _challenge(header: str) -> web.Response:
 
 @web.middleware
 async def device_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Route to the device of the local address, then check Digest credentials like its Apache.
+    """Route to the device of the local address, answer as it does, journal the request.
 
-    A user whose role is too low gets a new challenge, as Apache's failed ``Require`` does.
+    Every request a device answers is journaled here, once, with its status and auth outcome.
     """
     app = request.app
     runtime = app[RUNTIME]
@@ -65,58 +66,56 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    t0, wall, now = perf_counter(), wall_time(), runtime.clock.now()
-    record = partial(_record, request, runtime.journal, device.id, wall, now, t0)
-    if (miss := request.match_info.http_exception) is not None:
-        await record(miss.status, "none")
-        return await handler(request)  # 404/405 without asking for credentials
+    wall, now, t0 = wall_time(), runtime.clock.now(), perf_counter()
+    answer, auth, user = await _device_answer(request, handler, device)
+    status = 0 if answer is None else answer.status
+    body, size = await _body_head(request) if request.body_exists else (None, 0)
+    runtime.journal.record(
+        device.id, wall, now, request.method, request.raw_path, request.raw_headers,
+        body, size, status, auth, user, perf_counter() - t0,
+    )  # fmt: skip
+    if answer is None:
+        return web.Response(status=499)  # nobody receives it: the connection is gone
+    if isinstance(answer, web.HTTPException):
+        raise answer
+    return answer
+
+
+async def _device_answer(
+    request: web.Request, handler: Handler, device: Device
+) -> tuple[web.StreamResponse | web.HTTPException | None, str, str | None]:
+    """The device's answer (None: the connection dropped), the auth outcome and the user.
+
+    Digest credentials are checked like the device's Apache: a user whose role is too low
+    gets a new challenge, as Apache's failed ``Require`` does.
+    """
+    if request.match_info.http_exception is not None:
+        try:  # 404/405 without asking for credentials
+            return await handler(request), "none", None
+        except web.HTTPException as e:
+            return e, "none", None
     serves, level = route_policy(device.cfg.model, request)
     if not serves:
-        await record(404, "none")
-        raise web.HTTPNotFound()  # another model's API: as if the path did not exist
-    checker = app[AUTH][device.id]
+        return web.HTTPNotFound(), "none", None  # another model's API: as if it did not exist
+    checker = request.app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     if not result.ok:
-        await record(401, result.reason)
-        return _challenge(checker.challenge(stale=result.stale))
+        return _challenge(checker.challenge(stale=result.stale)), result.reason, None
     if result.role is None or not role_allows(result.role, level):
-        await record(401, "forbidden", result.user)
-        return _challenge(checker.challenge())
+        return _challenge(checker.challenge()), "forbidden", result.user
     try:
-        table = app[FAULTS]
+        table = request.app[FAULTS]
         if table.active and (rule := table.pick(device.id, request.path)):
             resp = await rule.chain(request, partial(_answer, request, handler))
         else:
             resp = await handler(request)
     except web.HTTPException as e:
-        await record(e.status, "ok", result.user)
-        raise
+        return e, "ok", result.user
     except faults.ConnectionDropped:
-        await record(0, "ok", result.user)
-        return web.Response(status=499)  # nobody receives it: the connection is gone
+        return None, "ok", result.user
     except Exception as exc:
         resp = error_response(request, exc)
-    await record(resp.status, "ok", result.user)
-    return resp
-
-
-async def _record(
-    request: web.Request,
-    journal: Journal,
-    device: str,
-    wall: float,
-    now: float,
-    t0: float,
-    status: int,
-    auth: str,
-    user: str | None = None,
-) -> None:
-    """Journal a request: its target, headers, the head of its body, outcome and duration."""
-    body, size = await _body_head(request) if request.body_exists else (None, 0)
-    journal.record(
-        device, wall, now, request.method, request.raw_path, request.raw_headers,
-        body, size, status, auth, user, perf_counter() - t0,
-    )  # fmt: skip
+    return resp, "ok", result.user
 
 
 async def _body_head(request: web.Request) -> tuple[bytes, int]:
