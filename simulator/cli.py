@@ -393,6 +393,7 @@ async def serve(
 ) -> None:
     """Serve the scenario's fleet (its shard) until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
+    log.debug("event loop: %s", type(loop).__module__.partition(".")[0])
     access = logging.getLogger("simulator.access") if args.access_log else None
     try:
         runtime = Runtime(scenario, clock, store, seed=args.seed, shard=args.shard)
@@ -490,7 +491,6 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     except StartError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2
-    log.info("event loop: %s", "asyncio" if factory is None else "uvloop")
     try:
         store = Store(Path(args.db) if args.db != ":memory:" else ":memory:")
     except Exception as e:  # StoreError: names the file and the problem

@@ -67,7 +67,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
     wall, now, t0 = wall_time(), runtime.clock.now(), perf_counter()
-    answer, auth, user = await _device_answer(request, handler, device)
+    answer, auth, user = await _device_answer(request, handler, app, device)
     status = 0 if answer is None else answer.status
     body, size = await _body_head(request) if request.body_exists else (None, 0)
     runtime.journal.record(
@@ -82,7 +82,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 async def _device_answer(
-    request: web.Request, handler: Handler, device: Device
+    request: web.Request, handler: Handler, app: web.Application, device: Device
 ) -> tuple[web.StreamResponse | web.HTTPException | None, str, str | None]:
     """The device's answer (None: the connection dropped), the auth outcome and the user.
 
@@ -97,14 +97,14 @@ async def _device_answer(
     serves, level = route_policy(device.cfg.model, request)
     if not serves:
         return web.HTTPNotFound(), "none", None  # another model's API: as if it did not exist
-    checker = request.app[AUTH][device.id]
+    checker = app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     if not result.ok:
         return _challenge(checker.challenge(stale=result.stale)), result.reason, None
     if result.role is None or not role_allows(result.role, level):
         return _challenge(checker.challenge()), "forbidden", result.user
     try:
-        table = request.app[FAULTS]
+        table = app[FAULTS]
         if table.active and (rule := table.pick(device.id, request.path)):
             resp = await rule.chain(request, partial(_answer, request, handler))
         else:
