@@ -138,6 +138,7 @@ def _version() -> str:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOOPS = ("auto", "asyncio", "uvloop")
 ENV_PREFIX = "P8815_SIM_"
 SERVE_EPILOG = """\
 Every option can also be set by an environment variable P8815_SIM_<OPTION>, e.g.
@@ -248,6 +249,12 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=_seconds("--keep-alive-timeout"),
         metavar="SECONDS",
         help="how long an idle connection waits for its next request (5)",
+    )
+    s.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: auto (default: uvloop if installed), asyncio or uvloop",
     )
     s.add_argument(
         "--max-connections",
@@ -431,6 +438,7 @@ async def serve(
 ) -> None:
     """Serve the scenario's fleet (its shard) until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
+    log.debug("event loop: %s", type(loop).__module__.partition(".")[0])
     access = logging.getLogger("simulator.access") if args.access_log else None
     try:
         runtime = Runtime(scenario, clock, store, seed=args.seed, shard=args.shard)
@@ -496,6 +504,21 @@ def limits_of(args: argparse.Namespace) -> Limits:
     return limits
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``--loop`` names (None: asyncio's); StartError when uvloop is missing."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise StartError(
+                "--loop uvloop: uvloop is not installed (pip install 'p8815-sim[fast]')"
+            ) from None
+        return None
+    return uvloop.new_event_loop
+
+
 def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     """``p8815-sim serve``."""
     if args.ip_per_device and (why := check_ip_per_device(args.host, len(scenario.devices))):
@@ -510,6 +533,11 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
         start = scenario.start.timestamp()
     speed = args.speed if args.speed is not None else scenario.speed
     try:
+        factory = loop_factory(args.loop)
+    except StartError as e:
+        print(f"p8815-sim: {e}", file=sys.stderr)
+        return 2
+    try:
         store = Store(Path(args.db) if args.db != ":memory:" else ":memory:")
     except Exception as e:  # StoreError: names the file and the problem
         print(f"p8815-sim: --db {e}", file=sys.stderr)
@@ -517,7 +545,8 @@ def run_serve(args: argparse.Namespace, scenario: Scenario) -> int:
     raise_open_files_limit()
     try:
         clock = SimClock(start=start, speed=speed, anchor_wall=workers.wall_anchor(os.environ))
-        asyncio.run(serve(scenario, clock, store, args, note))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(scenario, clock, store, args, note))
     except PushSetupError as e:
         print(f"p8815-sim: {e}", file=sys.stderr)
         return 2

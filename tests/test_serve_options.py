@@ -13,10 +13,11 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from simulator.cli import control_token
+from simulator.cli import StartError, control_token, loop_factory
 from simulator.schema.load import parse_scenario
 from simulator.schema.scenario import Scenario
 from tests.serve_ready import ROOT, serve_ready
+from tests.serving import free_port
 
 MALL = str(ROOT / "scenarios" / "mall.yaml")
 FROZEN = ("--speed", "0", "--start", "2024-06-07T12:00:00Z")
@@ -68,11 +69,12 @@ def test_a_host_name_or_another_spelling_routes_every_device(tmp_path: Path, hos
 
 
 def test_a_port_taken_is_named_with_its_device(tmp_path: Path) -> None:
+    base = free_port(2)  # below the ephemeral range: nothing else takes base, the first door's
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("127.0.0.1", base + 1))
         taken.listen()
         port = taken.getsockname()[1]
-        r = run("serve", MALL, "--port", str(port - 1))
+        r = run("serve", MALL, "--port", str(base))
     assert r.returncode == 1, r.stderr
     said = f"p8815-sim: cannot listen on 127.0.0.1:{port} (device street): address already in use"
     assert said in r.stderr
@@ -146,6 +148,7 @@ def test_options_from_the_environment_and_the_command_line_wins(tmp_path: Path) 
         ("P8815_SIM_IP_PER_DEVICE", "maybe"),
         ("P8815_SIM_LOG_FORMAT", "xml"),
         ("P8815_SIM_READ_TIMEOUT", "header=0"),
+        ("P8815_SIM_LOOP", "trio"),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(var: str, value: str) -> None:
@@ -179,3 +182,29 @@ def test_version_and_plain_help() -> None:
     h = run("serve", "--help")
     assert h.returncode == 0 and "P8815_SIM_" in h.stdout
     assert "store" not in h.stdout and "issue" not in h.stdout
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_serve_answers_on_either_event_loop(tmp_path: Path, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    with serve_ready(tmp_path, "--loop", loop, "--log-level", "debug", *FROZEN) as s:
+        for _ in range(3):  # fresh Digest headers on one nonce: nc 1, 2, 3
+            r = requests.get(s.url() + "/a3dpc/api/occupancy", auth=VIEWER, timeout=10)
+            assert r.status_code == 200 and "occupancy" in r.json()
+    assert f"event loop: {loop}" in s.err.read_text()
+
+
+def test_a_bad_loop_is_a_clear_error() -> None:
+    r = run("serve", "--loop", "trio")
+    assert r.returncode == 2 and "--loop" in r.stderr and "uvloop" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_loop_uvloop_without_uvloop_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    with pytest.raises(StartError, match=r"pip install 'p8815-sim\[fast\]'"):
+        loop_factory("uvloop")
+    assert loop_factory("auto") is None  # auto falls back to asyncio's loop

@@ -27,7 +27,8 @@ from simulator.api.common import DEVICE, RUNTIME, USER, anonymous_call, route_po
 from simulator.api.errors import error_response
 from simulator.api.faults import FAULTS, Faults
 from simulator.clock import wall_time
-from simulator.journal import BODY_LIMIT, Journal
+from simulator.device import Device
+from simulator.journal import BODY_LIMIT
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig
 
@@ -58,9 +59,10 @@ def _missing(request: web.Request, exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def device_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Route to the device of the local address, then check Digest credentials like its Apache.
+    """Route to the device of the local address, answer as it does, journal the request.
 
-    A user whose role is too low gets a new challenge, as Apache's failed ``Require`` does.
+    Every request a device answers is journaled and counted here, once, with its status and
+    auth outcome (synchronously when it has no body).
     """
     app = request.app
     runtime = app[RUNTIME]
@@ -71,29 +73,52 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
-    t0, wall, now = perf_counter(), wall_time(), runtime.clock.now()
-    record = partial(_record, request, runtime.journal, device.id, wall, now, t0)
+    wall, now, t0 = wall_time(), runtime.clock.now(), perf_counter()
+    answer, auth, user = await _device_answer(request, handler, app, device, now)
+    status = 0 if answer is None else answer.status
+    body, size = await _body_head(request) if request.body_exists else (None, 0)
+    seconds = perf_counter() - t0
+    runtime.journal.record(
+        device.id, wall, now, request.method, request.raw_path, request.raw_headers,
+        body, size, status, auth, user, seconds,
+    )  # fmt: skip
+    app[metrics.METRICS].request(request, status, auth, seconds)
+    if answer is None:
+        return web.Response(status=499)  # nobody receives it: the connection is gone
+    if isinstance(answer, web.HTTPException):
+        raise answer
+    return answer
+
+
+Answer = web.StreamResponse | web.HTTPException | None
+
+
+async def _device_answer(
+    request: web.Request, handler: Handler, app: web.Application, device: Device, now: float
+) -> tuple[Answer, str, str | None]:
+    """The device's answer (None: no answer, the connection dropped), auth outcome and user.
+
+    Digest credentials are checked like the device's Apache: a user whose role is too low
+    gets a new challenge, as Apache's failed ``Require`` does. A restarting device answers
+    nothing; a path it lacks gets Apache's 404/405 without asking for credentials.
+    """
     if device.restarting(now):
-        await record(0, "restarting")
-        return await _away(request, handler)
+        await _away(request, handler)
+        return None, "restarting", None
     if (miss := request.match_info.http_exception) is not None:
-        await record(miss.status, "none")
-        return _missing(request, miss)  # 404/405 without asking for credentials
+        return _missing(request, miss), "none", None
     serves, level = route_policy(device.cfg.model, request)
     if not serves:
-        await record(404, "none")
-        return apache.error(404)  # another model's API: as if the path did not exist
+        return apache.error(404), "none", None  # another model's API: as if it did not exist
     checker = app[AUTH][device.id]
     result = checker.check(request.method, request.path_qs, request.headers.get("Authorization"))
     auth = "ok"
     if not result.ok:
         if not await anonymous_call(request):  # only what the device answers anonymously
-            await record(401, result.reason)
-            return _challenge(checker.challenge(stale=result.stale))
+            return _challenge(checker.challenge(stale=result.stale)), result.reason, None
         auth = "anonymous"
     elif result.role is None or not role_allows(result.role, level):
-        await record(401, "forbidden", result.user)
-        return _challenge(checker.challenge())
+        return _challenge(checker.challenge()), "forbidden", result.user
     else:
         request[USER] = result.user or ""
     try:
@@ -103,37 +128,12 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         else:
             resp = await handler(request)
     except web.HTTPException as e:
-        await record(e.status, auth, result.user)
-        if e.status in apache.PAGES:
-            return _missing(request, e)
-        raise
+        return (_missing(request, e) if e.status in apache.PAGES else e), auth, result.user
     except faults.ConnectionDropped:
-        await record(0, auth, result.user)
-        return web.Response(status=499)  # nobody receives it: the connection is gone
+        return None, auth, result.user
     except Exception as exc:
         resp = error_response(request, exc)
-    await record(resp.status, auth, result.user)
-    return resp
-
-
-async def _record(
-    request: web.Request,
-    journal: Journal,
-    device: str,
-    wall: float,
-    now: float,
-    t0: float,
-    status: int,
-    auth: str,
-    user: str | None = None,
-) -> None:
-    """Journal a request (target, headers, head of its body, outcome, duration); count it."""
-    body, size = await _body_head(request) if request.body_exists else (None, 0)
-    journal.record(
-        device, wall, now, request.method, request.raw_path, request.raw_headers,
-        body, size, status, auth, user, perf_counter() - t0,
-    )  # fmt: skip
-    request.app[metrics.METRICS].request(request, status, auth, perf_counter() - t0)
+    return resp, auth, result.user
 
 
 async def _body_head(request: web.Request) -> tuple[bytes, int]:
@@ -156,11 +156,10 @@ async def _body_head(request: web.Request) -> tuple[bytes, int]:
     return head, size or len(head)
 
 
-async def _away(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _away(request: web.Request, handler: Handler) -> None:
     """A device restarting answers nothing: the connection is reset (no response sent)."""
     with suppress(faults.ConnectionDropped):
         await faults.Reset()(request, partial(handler, request))
-    return web.Response(status=499)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -68,17 +68,21 @@ def _fail(reason: str, stale: bool = False) -> AuthResult:
 
 
 _PARAM = r'[ \t,]*([^ \t,="]+)[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^ \t,"]*))[ \t]*(?:,|$)'
-_PARAM_RE = re.compile(_PARAM)
-_PARAMS_RE = re.compile(f"(?:{_PARAM.replace('(', '(?:').replace('(?:?:', '(?:')})*[ \t,]*")
+#: One pass over a parameter list: each match is a parameter, the separators at its end, or
+#: one character that fits neither (then the list is not well-formed: the slow parser decides).
+_SCAN_RE = re.compile(_PARAM + r"|[ \t,]+\Z|(.)", re.DOTALL)
 _UNESCAPE_RE = re.compile(r"\\(.)")
+_REQUIRED = frozenset(("username", "realm", "nonce", "uri", "response"))
 
 
 def _parse_fast(text: str) -> dict[str, str] | None:
     """Regex parse of well-formed parameter lists (the common case); None to fall back."""
-    if _PARAMS_RE.fullmatch(text) is None:
-        return None
     params: dict[str, str] = {}
-    for key, quoted, bare in _PARAM_RE.findall(text):
+    for key, quoted, bare, junk in _SCAN_RE.findall(text):
+        if junk:
+            return None
+        if not key:
+            continue  # the separators at the end
         key = key.lower()
         if key in params:
             return None
@@ -169,12 +173,16 @@ class DigestAuthenticator:
         self._hash = hashlib.md5 if algorithm == "MD5" else hashlib.sha256
         self._secret = secret if secret is not None else os.urandom(32)
         self._wall = wall
-        self._ha1: dict[str, tuple[str, str]] = {}
+        # user -> HA1 and the user's successful result (immutable: shared by every request)
+        self._ha1: dict[str, tuple[str, AuthResult]] = {}
         for name, (password, role) in users.items():
             if role not in ROLE_RANK:
                 raise ValueError(f"unknown role {role!r} for user {name!r}")
-            self._ha1[name] = (self._h(name, realm, password), role)
+            ok = AuthResult(True, name, role, False, "ok")
+            self._ha1[name] = (self._h(name, realm, password), ok)
         self._dummy_ha1 = self._h("\0unknown", realm, os.urandom(16).hex())
+        # (method, digest uri) -> HA2, a bounded memo: a client asks for few URIs
+        self._ha2: dict[tuple[str, str], str] = {}
         # nonce -> (issue time, sequence, highest nc seen); insertion-ordered for pruning
         self._nc_seen: dict[str, tuple[float, int, int]] = {}
         # nonces are numbered from the creation time in µs (above those of an earlier run with
@@ -239,7 +247,7 @@ class DigestAuthenticator:
         if scheme.lower() != "digest":
             return _fail("malformed")
         p = parse_auth_params(rest)
-        if p is None or not all(k in p for k in ("username", "realm", "nonce", "uri", "response")):
+        if p is None or not p.keys() >= _REQUIRED:
             return _fail("malformed")
         if p.get("algorithm", "MD5").upper() != self.algorithm:
             return _fail("unsupported-algorithm")
@@ -261,15 +269,18 @@ class DigestAuthenticator:
 
         user = p["username"]
         entry = self._ha1.get(user)
-        ha1, role = entry if entry is not None else (self._dummy_ha1, "")
-        ha2 = self._h(method, p["uri"])
+        ha1, ok = entry if entry is not None else (self._dummy_ha1, None)
+        ha2 = self._ha2.get((method, p["uri"]))
+        if ha2 is None:
+            if len(self._ha2) >= _MEMO_CAP:
+                self._ha2.clear()
+            ha2 = self._ha2[method, p["uri"]] = self._h(method, p["uri"])
         expected = self._h(ha1, nonce, nc_text, cnonce, qop, ha2)
-        matches = hmac.compare_digest(_b(expected), _b(p["response"].lower()))
-        if entry is None:
+        matches = hmac.compare_digest(expected.encode(), _b(p["response"].lower()))
+        if ok is None:
             return _fail("unknown-user")
         if not matches:
             return _fail("bad-response")
-        ok = AuthResult(True, user, role, False, "ok")
         verified = (ok, nonce, *stamp, int(nc_text, 16))
         if len(self._memo) >= _MEMO_CAP:
             self._memo.clear()
