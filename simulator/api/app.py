@@ -41,6 +41,19 @@ def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
     )
 
 
+class Authenticators(dict[str, DigestAuthenticator]):
+    """The Digest checker of each device by id, each built when its device is first asked."""
+
+    def __init__(self, configs: dict[str, DeviceConfig]) -> None:
+        super().__init__()
+        self._configs = configs
+
+    def __missing__(self, device_id: str) -> DigestAuthenticator:
+        """Build a device's checker (KeyError for an unknown device)."""
+        checker = self[device_id] = authenticator_for(self._configs[device_id])
+        return checker
+
+
 def _challenge(header: str) -> web.Response:
     return web.Response(
         status=401,
@@ -153,7 +166,7 @@ def create_app(runtime: Runtime) -> web.Application:
     """Build the simulator's web application for a runtime: routes, Digest checkers, faults."""
     app = web.Application(middlewares=[device_middleware])
     app[RUNTIME] = runtime
-    app[AUTH] = {d.id: authenticator_for(d.cfg) for d in runtime.fleet.devices}
+    app[AUTH] = Authenticators({d.id: d.cfg for d in runtime.fleet.devices})
     app[FAULTS] = Faults(seed=runtime.seed)
     runtime.faults.attach(app[FAULTS])
     app.add_routes(a3dpc.routes)

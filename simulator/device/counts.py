@@ -189,7 +189,8 @@ class DeviceCounts:
         Exports of long ranges call this; a single request (real-time readings) computes
         only its own day, so a fleet's hot days are not evicted by their neighbours.
         """
-        missing = [d for d in days if self.cached(d) is None]
+        rev = self.revision()
+        missing = [d for d in days if (self.index, d, rev) not in self.cache]
         for i in range(0, len(missing), BLOCK_DAYS):
             self._compute(missing[i : i + BLOCK_DAYS])
 
