@@ -1,0 +1,90 @@
+"""A big fleet in one process: packed days, bounded caches, what a device asked once keeps."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import aiohttp
+import numpy as np
+
+from simulator.device import DayCache
+from simulator.device.days import ENTRY_OVERHEAD
+from simulator.model.counter import Counts
+from simulator.schema.load import parse_scenario
+from simulator.server import serve_fleet
+from tests.conftest import make_fleet
+
+EXPORT = "/a3dpc/api/export/json?start=yesterday&end=today&resolution=hour"
+
+
+def day_counts(top: int, seed: int = 0) -> Counts:
+    """A day of minute counts up to ``top``."""
+    rng = np.random.default_rng(seed)
+    a = [rng.integers(0, top + 1, 1440).astype(np.int64) for _ in range(4)]
+    return Counts(a[0], a[1], a[2], a[3])
+
+
+def test_day_cache_keeps_days_packed_and_gives_them_back_as_int64() -> None:
+    cache = DayCache()
+    for top, size in ((200, 1), (60_000, 2), (100_000, 4)):
+        c = day_counts(top)
+        cache.put((top, c.in_.tolist()[0], 0), c)  # type: ignore[arg-type]
+        assert cache.bytes == 4 * 1440 * size + ENTRY_OVERHEAD
+        got = cache.get((top, c.in_.tolist()[0], 0))  # type: ignore[arg-type]
+        assert got is not None and got.in_.dtype == np.int64
+        for a, b in zip(
+            (got.in_, got.out, got.in_adults, got.out_adults),
+            (c.in_, c.out, c.in_adults, c.out_adults),
+            strict=True,
+        ):
+            assert np.array_equal(a, b)
+        cache = DayCache()
+
+
+def test_day_cache_is_bounded_by_bytes_least_recently_used_first() -> None:
+    entry = 4 * 1440 + ENTRY_OVERHEAD
+    cache = DayCache(max_bytes=3 * entry)
+    for k in range(3):
+        cache.put((k, None, 0), day_counts(100, k))  # type: ignore[arg-type]
+    assert cache.get((0, None, 0)) is not None  # (0) is now the most recently used
+    cache.put((3, None, 0), day_counts(100, 3))
+    assert len(cache) == 3 and cache.bytes == 3 * entry
+    assert (1, None, 0) not in cache and (0, None, 0) in cache and (3, None, 0) in cache
+
+
+async def ask(url: str) -> None:
+    """A device answers a reading and yesterday's hourly export (a new Digest client)."""
+    auth = aiohttp.DigestAuthMiddleware("viewer", "viewer")
+    async with aiohttp.ClientSession(middlewares=(auth,)) as s:
+        for path in ("/a3dpc/api/occupancy", EXPORT):
+            async with s.get(url + path) as r:
+                assert r.status == 200, await r.text()
+
+
+async def test_a_device_asked_once_keeps_little_memory() -> None:
+    """Every device of a fleet answers a reading and yesterday's hourly export over HTTP;
+    what stays in memory afterwards is a few KiB per device (it was ~160 KiB)."""
+    warm, n = 5, 40
+    scenario = parse_scenario(
+        f"seed: 3\nfleet: {{count: {warm + n}, id_prefix: door-, serial_start: ACCC8E300000}}\n"
+    )
+    runtime = make_fleet(scenario)
+    served = await serve_fleet(runtime, "127.0.0.1", 0)
+    devices = runtime.fleet.devices
+    try:
+        for device in devices[:warm]:  # the model's shared tables are built once
+            await ask(served.url(device.id))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for device in devices[warm:]:
+            await ask(served.url(device.id))
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        assert grown / n < 48 * 1024, f"{grown / n / 1024:.0f} KiB kept per device"
+    finally:
+        await served.cleanup()
+    assert not served.runner.sites  # every device's site stopped
