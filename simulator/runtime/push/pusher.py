@@ -37,9 +37,12 @@ from simulator.store import Store, StoreError, retry_delay
 log = logging.getLogger("simulator.runtime.push")
 
 PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
+#: Delivery attempts the logs of a whole fleet keep; each device keeps at least LOG_MIN.
+LOG_TOTAL = 100_000
+LOG_MIN = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One delivery attempt of one interval, as the delivery log keeps it."""
 
@@ -112,6 +115,8 @@ class Pusher:
         self.batch = batch
         self.connections = connections
         self._channels: dict[str, _Channel] = {}
+        pushing = sum(1 for d in devices if d.cfg.push is not None)
+        log_size = min(log_size, max(LOG_MIN, LOG_TOTAL // max(1, pushing)))
         for d in devices:
             if d.cfg.push is None:
                 continue
