@@ -7,10 +7,13 @@ import tracemalloc
 
 import aiohttp
 import numpy as np
+import pytest
 
 from simulator.device import DayCache
 from simulator.device.days import ENTRY_OVERHEAD
 from simulator.model.counter import Counts
+from simulator.runtime.push import pusher
+from simulator.runtime.push.sender import Attempt
 from simulator.schema.load import parse_scenario
 from simulator.server import serve_fleet
 from tests.conftest import make_fleet
@@ -88,3 +91,23 @@ async def test_a_device_asked_once_keeps_little_memory() -> None:
     finally:
         await served.cleanup()
     assert not served.runner.sites  # every device's site stopped
+
+
+def test_the_delivery_logs_of_a_big_fleet_are_bounded_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet's push keeps LOG_TOTAL delivery attempts in all (each device at least LOG_MIN),
+    not ``log_size`` per device: 10,000 devices pushing each minute stay in bounded memory."""
+    monkeypatch.setattr(pusher, "LOG_TOTAL", 40)
+    push = "push: {url: 'http://127.0.0.1:9/push', interval_minutes: 1, allow_http: true}"
+    scenario = parse_scenario(
+        f"seed: 3\nfleet: {{count: 2, id_prefix: door-, serial_start: ACCC8E300000,"
+        f" template: {{{push}}}}}\n"
+    )
+    runtime = make_fleet(scenario)
+    p = runtime.pusher
+    device = runtime.fleet.devices[0].id
+    for k in range(100):
+        p._record(p._channels[device], k, 60.0 * k, 1, Attempt(200, None, 0.01))
+    assert len(p.deliveries(device)) == 20  # 40 over 2 devices
+    assert [d.entry for d in p.deliveries(device)] == list(range(80, 100))  # the latest
