@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import ipaddress
+import json
 import os
 import pstats
+import resource
 import socket
 import subprocess
 import sys
@@ -94,6 +97,19 @@ class Server:
     urls: list[str]
     start_seconds: float
     start_cpu: float
+    ready: Path
+    t0: float
+
+    def wait_ready(self) -> None:
+        """Wait for the ready file; note the seconds and CPU seconds it took."""
+        while not self.ready.exists():
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve exited with {self.proc.returncode}")
+            time.sleep(0.01)
+        self.start_seconds = time.perf_counter() - self.t0
+        self.start_cpu = cpu_seconds(self.proc.pid)
+        doc = json.loads(self.ready.read_text())
+        self.urls = [d["url"] for d in doc["devices"]]
 
     def stop(self) -> None:
         """Terminate the process."""
@@ -105,11 +121,25 @@ class Server:
             self.proc.wait()
 
 
+def open_files_limit(n: int) -> None:
+    """In the child about to exec ``serve``: allow ``n`` open files (root may raise the hard
+    limit; ``serve`` lifts its soft limit to the hard one)."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
 def start_server(
-    scenario: Path, count: int, mode: str, base_port: int, extra: list[str] | None = None
+    scenario: Path,
+    count: int,
+    mode: str,
+    base_port: int,
+    extra: list[str] | None = None,
+    wait: bool = True,
+    nofile: int = 0,
 ) -> Server:
     """Start ``serve`` (``mode`` "ip": an address per device; "port": a port per device)."""
-    ready = scenario.with_suffix(f".{mode}.ready.json")
+    tag = "-".join(extra or []).replace("/", "of")
+    ready = scenario.with_suffix(f".{mode}{tag}.ready.json")
     ready.unlink(missing_ok=True)
     if mode == "ip":
         where = ["--ip-per-device", "--host", "127.1.0.1", "--port", str(base_port)]
@@ -122,12 +152,17 @@ def start_server(
     argv += ["--ready-file", str(ready), "--log-level", "warning", *(extra or [])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    while not ready.exists():
-        if proc.poll() is not None:
-            raise SystemExit(f"serve exited with {proc.returncode}: {' '.join(argv)}")
-        time.sleep(0.01)
-    return Server(proc, urls, time.perf_counter() - t0, cpu_seconds(proc.pid))
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=(lambda: open_files_limit(nofile)) if nofile else None,
+    )
+    server = Server(proc, urls, 0.0, 0.0, ready, t0)
+    if wait:
+        server.wait_ready()
+    return server
 
 
 def digest(challenge: str) -> HTTPDigestAuth:
@@ -197,6 +232,34 @@ def measure(args: argparse.Namespace, scenario: Path, count: int, mode: str) -> 
     )
 
 
+def shards(args: argparse.Namespace, scenario: Path, count: int, n: int) -> None:
+    """``n`` processes serving ``--shard i/n`` of the fleet at once (an address per device):
+    start-up and RSS of each, then ``--sample`` devices of each asked, and RSS again."""
+    servers = [
+        start_server(
+            scenario, count, "ip", args.base_port, [f"--shard={i}/{n}"], wait=False,
+            nofile=count + 4096,
+        )
+        for i in range(n)
+    ]
+    try:
+        for s in servers:
+            s.wait_ready()
+        for i, s in enumerate(servers):
+            rss0 = proc_mb(s.proc.pid, "VmRSS")
+            sample = s.urls[:: max(1, len(s.urls) // args.sample)][: args.sample]
+            asked = asyncio.run(ask_every_device(sample, args.concurrency))
+            rss = proc_mb(s.proc.pid, "VmRSS")
+            print(
+                f"{count:>7} devices, shard {i}/{n} ({len(s.urls)} devices): ready in "
+                f"{s.start_seconds:5.2f} s ({s.start_cpu:5.2f} s CPU), RSS {rss0:4.0f} MB; "
+                f"{len(sample)} devices asked in {asked:5.1f} s, then RSS {rss:4.0f} MB"
+            )
+    finally:
+        for s in servers:
+            s.stop()
+
+
 def profile(count: int, top: int, mem_devices: int) -> None:
     """Start-up under cProfile, then ``mem_devices`` devices' readings and exports under
     tracemalloc (traced per device)."""
@@ -246,6 +309,8 @@ def main() -> None:
     p.add_argument("--modes", default="ip,port", help="ip (address per device), port, or both")
     p.add_argument("--base-port", type=int, default=20000, help="first port (port per device)")
     p.add_argument("--concurrency", type=int, default=16, help="requests at a time")
+    p.add_argument("--shards", type=int, default=0, help="N processes of --shard i/N instead")
+    p.add_argument("--sample", type=int, default=1000, help="devices asked per shard")
     p.add_argument("--profile", action="store_true", help="cProfile + tracemalloc in process")
     p.add_argument("--mem-devices", type=int, default=1000, help="devices traced (profile)")
     p.add_argument("--top", type=int, default=25, help="lines of each profile")
@@ -258,6 +323,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for count in counts:
             scenario = write_scenario(tmp, count)
+            if args.shards:
+                shards(args, scenario, count, args.shards)
+                continue
             for mode in args.modes.split(","):
                 measure(args, scenario, count, mode)
 

@@ -129,6 +129,9 @@ class Pusher:
         self._flush_timer: asyncio.Handle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        # Attempts under way, at most one per connection: the senders of a big fleet queue
+        # here, so an attempt's ``timeout_s`` counts from when a connection is free for it.
+        self._slots = asyncio.Semaphore(connections)
         self.store_health = StoreHealth()
         # A simulated receiver outage (control plane, scenario timeline): device id -> down?
         self.receiver_down: Callable[[str], bool] | None = None
@@ -155,6 +158,7 @@ class Pusher:
             ch.wake = asyncio.Event()
         lane.replace(self._boundaries())
         connector = aiohttp.TCPConnector(limit=self.connections)
+        self._slots = asyncio.Semaphore(self.connections)
         self._session = aiohttp.ClientSession(connector=connector)
         for ch in self._channels.values():
             self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
@@ -372,8 +376,9 @@ class Pusher:
             if self.receiver_down is not None and self.receiver_down(dev_id):
                 result = Attempt(None, "receiver down (simulated outage)", 0.0)
             else:
-                body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
-                result = await post(self._session, ch.cfg, body)
+                async with self._slots:  # a free connection first: its wait is no timeout
+                    body = payload.wire_body(entry.body, self.clock.now(), ch.device.tz)
+                    result = await post(self._session, ch.cfg, body)
             self._record(ch, entry.id, entry.due, attempt, result)
             if result.ok:
                 ch.failures = 0
