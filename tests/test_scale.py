@@ -111,3 +111,14 @@ def test_the_delivery_logs_of_a_big_fleet_are_bounded_together(
         p._record(p._channels[device], k, 60.0 * k, 1, Attempt(200, None, 0.01))
     assert len(p.deliveries(device)) == 20  # 40 over 2 devices
     assert [d.entry for d in p.deliveries(device)] == list(range(80, 100))  # the latest
+
+
+def test_devices_of_one_template_share_their_frozen_specs() -> None:
+    scenario = parse_scenario(
+        "seed: 3\nfleet: {count: 3, id_prefix: door-, serial_start: ACCC8E300000}\n"
+    )
+    a, b, c = make_fleet(scenario).fleet.devices
+    assert a.frames_spec is b.frames_spec is c.frames_spec
+    assert a.site.spec.counters[0] is b.site.spec.counters[0] is c.site.spec.counters[0]
+    assert a.site.spec.crowd is b.site.spec.crowd
+    assert (a.mac, c.mac) == ("ac:cc:8e:30:00:00", "ac:cc:8e:30:00:02")

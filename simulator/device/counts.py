@@ -7,6 +7,7 @@ import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -121,7 +122,6 @@ class DeviceCounts:
         self.site = site if site is not None else Site(doors_spec([cfg]), cfg.id)
         self.site.join(self)
         self.tz = cfg.tz
-        self.mac = cfg.mac
         self.frames_spec = frames_spec(cfg.frames)
         self._start = clock.now() if sim_start is None else sim_start
         self._since = self._start  # the time the installation date is reckoned from
@@ -133,6 +133,11 @@ class DeviceCounts:
     def id(self) -> str:
         """The device's id in the scenario."""
         return self.cfg.id
+
+    @cached_property
+    def mac(self) -> str:
+        """The device's MAC address (worked out when first asked: a fleet has thousands)."""
+        return self.cfg.mac
 
     @property
     def installed(self) -> date:
