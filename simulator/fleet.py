@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import socket
 
 from simulator.clock import SimClock
 from simulator.device import DayCache, Device, Site
@@ -19,6 +21,8 @@ def http_url(host: str, port: int) -> str:
 
 def canonical_host(host: str) -> str:
     """An IP address as sockets name it (``0:0::1`` is ``::1``); a name as it is."""
+    with contextlib.suppress(OSError):  # a dotted quad: the C parser, fast for a big fleet
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host))
     try:
         return str(ipaddress.ip_address(host.split("%", 1)[0]))
     except ValueError:
@@ -59,7 +63,7 @@ class Fleet:
         clock: SimClock,
         store: Store | None = None,
         seed: int | None = None,
-        cache_days: int = 4096,
+        cache_days: int = 65536,
         shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.scenario = scenario

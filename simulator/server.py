@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -360,6 +361,7 @@ class DeviceSite(web.BaseSite):
         super().__init__(runner, backlog=BACKLOG)
         self._sock = sock
         self._tls = tls
+        self._fd = sock.fileno()
         self._guard = guard
         self._handler_args = handler_args
         self._loop = asyncio.get_running_loop()
@@ -391,14 +393,14 @@ class DeviceSite(web.BaseSite):
     def pause(self) -> None:
         """Accept nothing more for now: clients queue in the kernel's backlog."""
         if not self._paused and self._listening:
-            self._loop.remove_reader(self._sock)
+            self._loop.remove_reader(self._fd)
         self._paused = True
 
     def resume(self) -> None:
-        """Accept again."""
+        """Accept again (the loop is given the descriptor: a socket it would name, slowly)."""
         if self._paused and self._listening:
             self._paused = False
-            self._loop.add_reader(self._sock, self._accept)
+            self._loop.add_reader(self._fd, self._accept)
 
     def _protocol(self) -> GuardedHandler:
         """A handler for a new connection."""
@@ -458,10 +460,16 @@ class ListenError(Exception):
         self.host, self.port, self.device, self.reason = host, port, device, reason
 
 
+@functools.lru_cache(maxsize=64)
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IP address parsed once (every device of a fleet counts from the same one)."""
+    return ipaddress.ip_address(host)
+
+
 def device_address(host: str, port: int, index: int, ip_per_device: bool) -> tuple[str, int]:
     """Where device ``index`` listens: its own port (``port + index``; 0: any free port) or IP."""
     if ip_per_device:
-        return str(ipaddress.ip_address(host) + index), port
+        return str(_ip(host) + index), port
     return host, port + index if port else 0
 
 
@@ -511,6 +519,34 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
             s.close()
         raise
     return socks
+
+
+class FleetRunner(web.AppRunner):
+    """aiohttp's runner, with its sites registered in constant time (a fleet has thousands)."""
+
+    __slots__ = ("_registered",)
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._registered: set[web.BaseSite] = set()
+
+    def _reg_site(self, site: web.BaseSite) -> None:
+        """A site starts."""
+        if site in self._registered:
+            raise RuntimeError(f"Site {site} is already registered in runner {self}")
+        self._registered.add(site)
+        self._sites.append(site)
+
+    def _check_site(self, site: web.BaseSite) -> None:
+        """A site must be registered."""
+        if site not in self._registered:
+            raise RuntimeError(f"Site {site} is not registered in runner {self}")
+
+    def _unreg_site(self, site: web.BaseSite) -> None:
+        """A site stops (sites stop in the order they started: found at once)."""
+        self._check_site(site)
+        self._registered.discard(site)
+        self._sites.remove(site)
 
 
 @dataclass
@@ -570,7 +606,7 @@ async def serve_fleet(
     or on its own address at ``https_port`` (see :func:`serve_https`).
     """
     fleet = runtime.fleet
-    runner = web.AppRunner(create_app(runtime), access_log=access_log)
+    runner = FleetRunner(create_app(runtime), access_log=access_log)
     await runner.setup()
     _tell_requests(runner)
     guard = ConnectionGuard(limits)

@@ -6,8 +6,9 @@ picked here, once per config; the model (``simulator.model``) sees numbers only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
+from typing import TypeVar, cast
 
 from simulator.model.calendar import COUNTRY_OF_ZONE
 from simulator.model.crowd import SiteSpec
@@ -107,20 +108,41 @@ def crowd_spec(cfg: CrowdConfig, timezone: str) -> CrowdSpec:
     return hit[1]
 
 
+#: Counter and frame specs by config object, held so its id stays its own (a fleet's
+#: devices made from one template share one config, so one spec).
+_SHARED: dict[int, tuple[object, object]] = {}
+_T = TypeVar("_T")
+
+
+def _shared(cfg: object, build: Callable[[], _T]) -> _T:
+    """The spec of a config object, built once."""
+    hit = _SHARED.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        if len(_SHARED) >= 4096:
+            _SHARED.clear()
+        hit = _SHARED[id(cfg)] = (cfg, build())
+    return cast(_T, hit[1])
+
+
 def counter_spec(cfg: CounterConfig) -> CounterSpec:
-    """The counter's error probabilities."""
-    return CounterSpec(cfg.miss_in, cfg.miss_out, cfg.double_in, cfg.double_out)
+    """The counter's error probabilities (shared by the devices of one config)."""
+    return _shared(
+        cfg, lambda: CounterSpec(cfg.miss_in, cfg.miss_out, cfg.double_in, cfg.double_out)
+    )
 
 
 def frames_spec(cfg: FramesConfig) -> FramesSpec:
-    """The frame-rate settings."""
-    return FramesSpec(
-        cfg.nominal_fps,
-        cfg.minute_jitter,
-        cfg.frame_jitter,
-        cfg.crowd_drop,
-        cfg.crowd_scale,
-        cfg.min_fps,
+    """The frame-rate settings (shared by the devices of one config)."""
+    return _shared(
+        cfg,
+        lambda: FramesSpec(
+            cfg.nominal_fps,
+            cfg.minute_jitter,
+            cfg.frame_jitter,
+            cfg.crowd_drop,
+            cfg.crowd_scale,
+            cfg.min_fps,
+        ),
     )
 
 

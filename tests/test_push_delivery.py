@@ -16,7 +16,7 @@ from aiohttp import web
 
 from simulator.api.app import create_app
 from simulator.clock import SimClock
-from simulator.runtime.push.schedule import send_time
+from simulator.runtime.push.schedule import SEND_DELAY_S, send_time
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
@@ -590,3 +590,22 @@ async def test_a_killed_simulator_loses_no_produced_push(
         _, err = second.communicate(timeout=20)
     assert second.returncode == 0, err
     assert receiver.froms() == [utc(due - 60) for due in expected]
+
+
+async def test_waiting_for_a_free_connection_does_not_count_against_the_timeout(
+    receiver: Receiver, ca_file: str, running: list[Runtime]
+) -> None:
+    """More devices than connections (10,000 devices share 100): a push that waits for a
+    connection still has its whole ``timeout_s`` for the request itself."""
+    receiver.delays = [0.3, 0.3, 0.3]
+    cfg = PushConfig(url=receiver.url, interval_minutes=1, ca_file=ca_file, timeout_s=0.5)
+    devices = [DeviceConfig(id=f"d{i}", serial=f"ACCC8E00000{i}", push=cfg) for i in range(3)]
+    clock = SimClock(start=T0, speed=0)
+    fleet = Runtime(Scenario(seed=7, devices=devices), clock)
+    fleet.pusher.connections = 1  # the three wait in turn: 0.9 s for the last one
+    running.append(fleet)
+    await fleet.start()
+    clock.set(BOUNDARY + 60 + SEND_DELAY_S[1])  # 10:31:45: every 10:30 push is due at once
+    await fleet.pusher.wait_idle()
+    assert [fleet.pusher.stats(d.id).failed_attempts for d in devices] == [0, 0, 0]
+    assert len(receiver.requests) == 3

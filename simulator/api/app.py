@@ -47,6 +47,19 @@ def authenticator_for(cfg: DeviceConfig) -> DigestAuthenticator:
     )
 
 
+class Authenticators(dict[str, DigestAuthenticator]):
+    """The Digest checker of each device by id, each built when its device is first asked."""
+
+    def __init__(self, configs: dict[str, DeviceConfig]) -> None:
+        super().__init__()
+        self._configs = configs
+
+    def __missing__(self, device_id: str) -> DigestAuthenticator:
+        """Build a device's checker (KeyError for an unknown device)."""
+        checker = self[device_id] = authenticator_for(self._configs[device_id])
+        return checker
+
+
 def _challenge(header: str) -> web.Response:
     return apache.error(401, headers={"WWW-Authenticate": header})
 
@@ -178,7 +191,7 @@ def create_app(runtime: Runtime) -> web.Application:
     app.on_response_prepare.append(apache.face)
     app[RUNTIME] = runtime
     app[https.HTTPS] = https.HttpsInfo()
-    app[AUTH] = {d.id: authenticator_for(d.cfg) for d in runtime.fleet.devices}
+    app[AUTH] = Authenticators({d.id: d.cfg for d in runtime.fleet.devices})
     app[FAULTS] = Faults(seed=runtime.seed)
     runtime.faults.attach(app[FAULTS])
     app.add_routes(a3dpc.routes)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -121,7 +122,6 @@ class DeviceCounts:
         self.site = site if site is not None else Site(doors_spec([cfg]), cfg.id)
         self.site.join(self)
         self.tz = cfg.tz
-        self.mac = cfg.mac
         self.frames_spec = frames_spec(cfg.frames)
         self._start = clock.now() if sim_start is None else sim_start
         self._since = self._start  # the time the installation date is reckoned from
@@ -133,6 +133,11 @@ class DeviceCounts:
     def id(self) -> str:
         """The device's id in the scenario."""
         return self.cfg.id
+
+    @cached_property
+    def mac(self) -> str:
+        """The device's MAC address (worked out when first asked: a fleet has thousands)."""
+        return self.cfg.mac
 
     @property
     def installed(self) -> date:
@@ -189,7 +194,8 @@ class DeviceCounts:
         Exports of long ranges call this; a single request (real-time readings) computes
         only its own day, so a fleet's hot days are not evicted by their neighbours.
         """
-        missing = [d for d in days if self.cached(d) is None]
+        rev = self.revision()
+        missing = [d for d in days if (self.index, d, rev) not in self.cache]
         for i in range(0, len(missing), BLOCK_DAYS):
             self._compute(missing[i : i + BLOCK_DAYS])
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from simulator.device.counts import DeviceCounts, on_grid
+from simulator.device.days import PackedArray, pack, unpack
 from simulator.model.bins import DayGrid, IntArray
 from simulator.model.counter import Counts, Restart, occupancy, partial
 
@@ -42,7 +43,7 @@ class Occupancy(DeviceCounts):
 
     # Memos, keyed by what they depend on (see :meth:`site_revision`).
     _realtime: tuple[Hashable, Realtime] | None = None
-    _day_window: tuple[Hashable, Window, IntArray, IntArray] | None = None
+    _day_window: tuple[Hashable, float, int, frozenset[int], PackedArray] | None = None
 
     @property
     def _reset_minute(self) -> int:
@@ -136,18 +137,19 @@ class Occupancy(DeviceCounts):
         self._realtime = (key, result)
         return result
 
-    def _base_window(self, day: date) -> tuple[Window, IntArray, IntArray]:
-        """The whole-day window of a day without adjustments, with cumulative in/out.
+    def _base_window(self, day: date) -> Window:
+        """The whole-day window of a day without adjustments.
 
-        Memoised by day and the site's counts (adjustments do not change it)."""
+        Memoised by day and the site's counts (adjustments do not change it), packed: a
+        fleet holds one per device it was asked about."""
         key = (day, self.site_revision())
-        if self._day_window is None or self._day_window[0] != key:
-            grid = self.grid(day)
-            w = self._occupancy_window(day, grid.end, adjusted=False)
-            cin = np.concatenate(([0], np.cumsum(w.in_)))
-            cout = np.concatenate(([0], np.cumsum(w.out)))
-            self._day_window = (key, w, cin, cout)
-        return self._day_window[1], self._day_window[2], self._day_window[3]
+        memo = self._day_window
+        if memo is None or memo[0] != key:
+            w = self._occupancy_window(day, self.grid(day).end, adjusted=False)
+            self._day_window = (key, w.start, w.offset, w.restarts, pack([w.occ, w.in_, w.out]))
+            return w
+        occ, in_, out = unpack(memo[4])
+        return Window(memo[1], memo[2], occ, in_, out, memo[3])
 
     def _compute_realtime(self, t: float) -> Realtime:
         """The reading at ``t``: the day's whole-day window (memoised), the partial current
@@ -157,7 +159,7 @@ class Occupancy(DeviceCounts):
         with the number of adjustments."""
         day = self.local_date(t)
         grid = self.grid(day)
-        w, cin, cout = self._base_window(day)
+        w = self._base_window(day)
         i = min(grid.index_of(t), grid.n - 1)
         pos = w.offset + i
         if pos in w.restarts:
@@ -172,8 +174,8 @@ class Occupancy(DeviceCounts):
             part_out += math.floor(int(c.out[i]) * f + 1e-9)
         reset = w.offset + self._reset_index(grid)
         since = reset if pos >= reset else 0  # the window starts at the reset before today's
-        total_in = int(cin[pos] - cin[since]) + part_in
-        total_out = int(cout[pos] - cout[since]) + part_out
+        total_in = int(w.in_[since:pos].sum()) + part_in
+        total_out = int(w.out[since:pos].sum()) + part_out
         if not self.cfg.occupancy.estimation:
             return Realtime(0, total_in, total_out, t)
         before = int(w.occ[pos - 1]) if pos > 0 else 0

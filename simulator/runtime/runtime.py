@@ -77,7 +77,7 @@ class Runtime:
         seed: int | None = None,
         shard: tuple[int, int] = (0, 1),
         *,
-        cache_days: int = 4096,
+        cache_days: int = 65536,
         push_log_size: int = 1000,
     ) -> None:
         self.store = store if store is not None else Store()

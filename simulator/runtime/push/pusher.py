@@ -43,9 +43,12 @@ from simulator.store import Store, StoreError, retry_delay
 log = logging.getLogger("simulator.runtime.push")
 
 PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
+#: Delivery attempts the logs of a whole fleet keep; each device keeps at least LOG_MIN.
+LOG_TOTAL = 100_000
+LOG_MIN = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One delivery attempt of one interval, as the delivery log keeps it."""
 
@@ -119,6 +122,8 @@ class Pusher:
         self.batch = batch
         self.connections = connections
         self._channels: dict[str, _Channel] = {}
+        pushing = sum(1 for d in devices if d.cfg.push is not None)
+        log_size = min(log_size, max(LOG_MIN, LOG_TOTAL // max(1, pushing)))
         for d in devices:
             if d.cfg.push is None:
                 continue
@@ -133,6 +138,9 @@ class Pusher:
         self._session: aiohttp.ClientSession | None = None
         self._booting: set[_Channel] = set()  # senders waiting for their device to boot
         clock.on_change(self._clock_moved)
+        # Attempts under way, at most one per connection: the senders of a big fleet queue
+        # here, so an attempt's ``timeout_s`` counts from when a connection is free for it.
+        self._slots = asyncio.Semaphore(connections)
         self.store_health = StoreHealth()
         # A simulated receiver outage (control plane, scenario timeline): device id -> down?
         self.receiver_down: Callable[[str], bool] | None = None
@@ -161,6 +169,7 @@ class Pusher:
             ch.wake = asyncio.Event()
         lane.replace(self._boundaries())
         connector = aiohttp.TCPConnector(limit=self.connections)
+        self._slots = asyncio.Semaphore(self.connections)
         self._session = aiohttp.ClientSession(connector=connector)
         for ch in self._channels.values():
             self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
@@ -385,9 +394,10 @@ class Pusher:
             if self.receiver_down is not None and self.receiver_down(dev_id):
                 result = Attempt(None, "receiver down (simulated outage)", 0.0)
             else:
-                sent = max(self._send_at(dev_id, entry.due), self.clock.now())
-                body = payload.wire_body(entry.body, sent, ch.device.tz)
-                result = await post(self._session, ch.cfg, body)
+                async with self._slots:  # a free connection first: its wait is no timeout
+                    sent = max(self._send_at(dev_id, entry.due), self.clock.now())
+                    body = payload.wire_body(entry.body, sent, ch.device.tz)
+                    result = await post(self._session, ch.cfg, body)
             self._record(ch, entry.id, entry.due, attempt, result)
             if result.ok:
                 ch.failures = 0
