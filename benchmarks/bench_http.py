@@ -209,9 +209,12 @@ def server(argv: list[str], url: str, env: dict[str, str]) -> Iterator[subproces
 
 
 def sim_argv(port: int, loop: str, scenario: str | None) -> list[str]:
-    """``python -m simulator serve`` on ``port`` with a frozen clock, on event loop ``loop``."""
+    """``python -m simulator serve`` on ``port`` with a frozen clock, on event loop ``loop``.
+
+    HTTP only: several simulators run at once, and HTTPS would take the same default port.
+    """
     argv = [sys.executable, "-m", "simulator", "serve", "--port", str(port), "--speed", "0"]
-    argv += ["--start", "2024-06-07T15:30:00+02:00", "--loop", loop]
+    argv += ["--start", "2024-06-07T15:30:00+02:00", "--loop", loop, "--no-https"]
     return argv + ([scenario] if scenario else [])
 
 
