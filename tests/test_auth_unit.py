@@ -16,6 +16,8 @@ from simulator.api.auth import (
     ROLE_RANK,
     AuthResult,
     DigestAuthenticator,
+    _parse_client,
+    _parse_fast,
     parse_auth_params,
     role_allows,
 )
@@ -410,6 +412,33 @@ def test_parse_auth_params() -> None:
     assert parse_auth_params("a=1, a=2") is None
     assert parse_auth_params("=1") is None
     assert parse_auth_params("a") is None
+
+
+CLIENT_LISTS = [
+    # requests' HTTPDigestAuth, httpx's DigestAuth (algorithm and qop bare)
+    'username="viewer", realm="AXIS_X", nonce="n0", uri="/a?b=1", response="ab12", '
+    'algorithm="MD5", qop="auth", nc=00000001, cnonce="c0ffee"',
+    'username="viewer", realm="AXIS_X", nonce="n0", uri="/a", response="ab12", '
+    'algorithm=SHA-256, qop=auth, nc=0000000a, cnonce="c0ffee"',
+    'username="", realm="", nonce="", uri="", response="", algorithm="", qop=, nc=, cnonce=""',
+    'username="a, b=c", realm="r\tq", nonce="n", uri="/", response="r", algorithm=MD5, '
+    'qop="auth", nc=00000001, cnonce="c"',
+]
+
+
+@pytest.mark.parametrize("text", CLIENT_LISTS)
+def test_client_shaped_parse_is_the_general_parse(text: str) -> None:
+    """The one-match parse of real clients' lists gives what the general parser gives; any
+    other list (here: each one cut or changed one character at a time) is left to it."""
+    assert _parse_client(text) is not None
+    assert _parse_client(text) == _parse_fast(text) == parse_auth_params(text)
+    variants = {text[:i] for i in range(len(text))}
+    for i in range(len(text)):
+        for other in ('"', "\\", ",", " ", "\t", "\n", "=", "X"):
+            variants.add(text[:i] + other + text[i + 1 :])
+    for v in variants:
+        client = _parse_client(v)
+        assert client is None or client == _parse_fast(v), v
 
 
 MALFORMED = [

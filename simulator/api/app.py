@@ -74,15 +74,21 @@ def _missing(request: web.Request, exc: web.HTTPException) -> web.Response:
 async def device_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Route to the device of the local address, answer as it does, journal the request.
 
+    The only middleware (each one costs every request): the control plane under ``/sim/``
+    first, then an ``https_only`` device's redirect, then the device's own answer.
+
     Every request a device answers is journaled and counted here, once, with its status and
     auth outcome (synchronously when it has no body).
     """
     app = request.app
-    runtime = app[RUNTIME]
     if request.path.startswith("/sim/"):
         return await metrics.timed_control(request, handler)  # the control plane: its own token
     transport = request.transport
-    device = runtime.fleet.resolve(transport.get_extra_info("sockname") if transport else None)
+    sockname = transport.get_extra_info("sockname") if transport else None
+    if (moved := https.redirect(request, sockname)) is not None:
+        return moved  # an https_only device over HTTP: sent to its HTTPS address
+    runtime = app[RUNTIME]
+    device = runtime.fleet.resolve(sockname)
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
@@ -187,7 +193,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def create_app(runtime: Runtime) -> web.Application:
     """Build the simulator's web application for a runtime: routes, Digest checkers, faults."""
-    app = web.Application(middlewares=[https.https_only, device_middleware])
+    app = web.Application(middlewares=[device_middleware])
     app.on_response_prepare.append(apache.face)
     app[RUNTIME] = runtime
     app[https.HTTPS] = https.HttpsInfo()

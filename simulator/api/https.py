@@ -11,7 +11,6 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 routes = web.RouteTableDef()
 
@@ -59,21 +58,21 @@ def redirect_target(request: web.Request, bound: tuple[str, int]) -> str:
     return f"https://{netloc}:{bound[1]}{request.raw_path}"
 
 
-@web.middleware
-async def https_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Redirect a request over HTTP to an ``https_only`` device to its HTTPS address."""
+def redirect(request: web.Request, sockname: object) -> web.Response | None:
+    """The redirect of a request over HTTP to an ``https_only`` device (None: not one).
+
+    ``sockname`` is the local address the request arrived on; the device middleware asks
+    before anything else, so a redirected request is neither journaled nor counted.
+    """
     redirects = request.app[HTTPS].redirects
-    if redirects and not request.path.startswith("/sim/"):
-        transport = request.transport
-        sockname = transport.get_extra_info("sockname") if transport is not None else None
-        bound = redirects.get(sockname[:2]) if isinstance(sockname, tuple) else None
-        if bound is not None:
-            url = redirect_target(request, bound)
-            return web.Response(
-                status=302,
-                text=_MOVED.format(url=html.escape(url)),
-                content_type="text/html",
-                charset="iso-8859-1",
-                headers={"Location": url},
-            )
-    return await handler(request)
+    bound = redirects.get(sockname[:2]) if redirects and isinstance(sockname, tuple) else None
+    if bound is None:
+        return None
+    url = redirect_target(request, bound)
+    return web.Response(
+        status=302,
+        text=_MOVED.format(url=html.escape(url)),
+        content_type="text/html",
+        charset="iso-8859-1",
+        headers={"Location": url},
+    )
