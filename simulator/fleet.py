@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+from collections.abc import Iterator, Mapping, Sequence
 
 from simulator.clock import SimClock
 from simulator.device import DayCache, Device, Site
 from simulator.replay import load_recording
-from simulator.schema.scenario import Scenario
-from simulator.specs import site_specs
+from simulator.schema.scenario import DeviceConfig, Scenario, fleet_devices
+from simulator.specs import doors_spec
 from simulator.store import Store
 
 
@@ -29,32 +30,41 @@ def canonical_host(host: str) -> str:
         return host
 
 
-def in_shard(device: Device, shard: tuple[int, int]) -> bool:
-    """Whether shard ``i`` of ``n`` serves a device.
+class DevicesById(Mapping[str, Device]):
+    """The fleet's devices by id: those it serves, and any other of the scenario's, built
+    with its site when first asked for (a shard holds only what it serves, yet knows all)."""
 
-    Decided by the index of the device's site's first door, so the doors of a site stay
-    together and the shards' union is the whole fleet, each device exactly once.
-    """
-    i, n = shard
-    return device.site.doors[0].index % n == i
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        self._built: dict[str, Device] = {}
 
+    def __getitem__(self, device_id: str) -> Device:
+        hit = self._built.get(device_id)
+        if hit is None:
+            hit = self._fleet.build_site_of(device_id)
+        return hit
 
-def build_sites(scenario: Scenario) -> dict[str, Site]:
-    """Every device's site by device id: the doors of a site share one (linear time)."""
-    sites: dict[str, Site] = {}
-    configs = {d.id: d for d in scenario.devices}
-    for spec in {id(s): s for s in site_specs(scenario).values()}.values():
-        doors = [configs[i] for i in spec.door_ids]
-        primary = next((d for d in doors if d.occupancy.role == "primary"), doors[0])
-        site = Site(spec, primary.id)
-        sites.update((i, site) for i in spec.door_ids)
-    return sites
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._built or (
+            isinstance(device_id, str) and self._fleet.index_of(device_id) is not None
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def add(self, device: Device) -> None:
+        """A device is built."""
+        self._built[device.id] = device
 
 
 class Fleet:
-    """All devices of a scenario (their sites, the shard served, their addresses).
+    """The devices of a scenario that a shard serves (their sites, their addresses).
 
-    The devices share one clock, one store and one day cache.
+    The devices share one clock, one store and one day cache. Only the sites of the shard are
+    built; another device is built when first asked for (``by_id``).
     """
 
     def __init__(
@@ -71,30 +81,60 @@ class Fleet:
         self.store = store if store is not None else Store()
         self.seed = scenario.seed if seed is None else seed
         self.cache = DayCache(cache_days)
-        start = clock.now()
-        self.sites = build_sites(scenario)
-        self.devices = [
-            Device(
-                cfg,
-                i,
-                self.seed,
-                clock,
-                self.store,
-                site=self.sites[cfg.id],
-                cache=self.cache,
-                replay=load_recording(cfg.replay.file) if cfg.replay is not None else None,
-                sim_start=start,
-            )
-            for i, cfg in enumerate(scenario.devices)
-        ]
-        self.by_id = {d.id: d for d in self.devices}
         #: The simulated time at start-up (devices boot then; ``after`` events count from it).
-        self.sim_start = start
+        self.sim_start = clock.now()
+        #: Every device's config, in scenario order (a template's made when asked for).
+        self.configs = fleet_devices(scenario.devices)
+        self.sites: dict[str, Site] = {}
+        self.by_id = DevicesById(self)
+        self.shard = shard
+        #: The devices served, in scenario order (with the whole fleet: every device).
+        self.served = [d for g in scenario.site_groups(shard) for d in self._build(g)]
+        self.served.sort(key=lambda d: d.index)
+        self.devices = self.served
         self._addresses: dict[tuple[str, int], Device] = {}
         self._first_address: dict[str, tuple[str, int]] = {}
         self._any_address: dict[int, Device] = {}
-        self.shard = shard
-        self.served = [d for d in self.devices if in_shard(d, shard)]
+
+    def index_of(self, device_id: str) -> int | None:
+        """A device's index in the scenario (None: no such device)."""
+        return self.configs.index_of(device_id)
+
+    def _build(self, doors: Sequence[int]) -> list[Device]:
+        """Build the devices of one site (the doors' indexes) and the site."""
+        configs = [self.configs[j] for j in doors]
+        primary = next((d for d in configs if d.occupancy.role == "primary"), configs[0])
+        site = Site(doors_spec(configs), primary.id)
+        devices = [
+            Device(
+                cfg,
+                j,
+                self.seed,
+                self.clock,
+                self.store,
+                site=site,
+                cache=self.cache,
+                replay=load_recording(cfg.replay.file) if cfg.replay is not None else None,
+                sim_start=self.sim_start,
+            )
+            for j, cfg in zip(doors, configs, strict=True)
+        ]
+        for d in devices:
+            self.by_id.add(d)
+            self.sites[d.id] = site
+        return devices
+
+    def build_site_of(self, device_id: str) -> Device:
+        """Build a device not served here (with its site), booted with the served ones."""
+        i = self.index_of(device_id)
+        if i is None:
+            raise KeyError(device_id)
+        built = self._build(self.scenario.site_of(i))
+        booted = next((d.booted_at for d in self.served if d.booted_at is not None), None)
+        for d in built:
+            if booted is not None:
+                d.boot(booted)
+        return self.by_id[device_id]
 
     def address_of(self, device: Device) -> tuple[str, int] | None:
         """The first address a device answers on, if it is bound."""
@@ -102,8 +142,19 @@ class Fleet:
 
     def url_of(self, device: Device) -> str | None:
         """The base URL of a device (its first address), if it is bound."""
-        addr = self._first_address.get(device.id)
+        return self.url_of_id(device.id)
+
+    def url_of_id(self, device_id: str) -> str | None:
+        """The base URL of the device with this id (its first address), if it is bound."""
+        addr = self._first_address.get(device_id)
         return None if addr is None else http_url(*addr)
+
+    def all_configs(self) -> list[DeviceConfig]:
+        """Every device's config in scenario order (those served: their devices' own)."""
+        if len(self.served) == len(self.configs):
+            return [d.cfg for d in self.served]
+        served = {d.index: d.cfg for d in self.served}
+        return [served.get(i) or self.configs[i] for i in range(len(self.configs))]
 
     def bind(self, device: Device, host: str, port: int) -> None:
         """Route requests that arrive on the local socket address ``host:port`` to ``device``.
@@ -122,6 +173,6 @@ class Fleet:
             hit = self._addresses.get(sockname[:2]) or self._any_address.get(sockname[1])
             if hit is not None:
                 return hit
-        if len(self.devices) == 1:
+        if len(self.configs) == 1 and self.devices:
             return self.devices[0]
         return None

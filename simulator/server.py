@@ -32,7 +32,7 @@ from simulator.api.metrics import METRICS
 from simulator.device import Device
 from simulator.fleet import http_url
 from simulator.runtime.runtime import Runtime
-from simulator.schema.scenario import Scenario
+from simulator.schema.scenario import Scenario, fleet_devices
 from simulator.tls import DeviceTLS, FleetTLS
 
 log = logging.getLogger("simulator.server")
@@ -672,11 +672,11 @@ def https_room(count: int) -> bool:
 def fleet_tls(scenario: Scenario) -> FleetTLS:
     """The run's TLS: the scenario's CA (else a new one), the devices' own certificates checked."""
     ca = scenario.tls
-    pairs = {
-        f"devices.{i}.tls": (d.tls.cert, d.tls.key)
-        for i, d in enumerate(scenario.devices)
-        if d.tls is not None
-    }
+    devices = fleet_devices(scenario.devices)
+    own = [(f"devices.{i}", d) for i, d in enumerate(devices.listed)]
+    if devices.fleet is not None:  # its devices share the template's certificate
+        own.append(("fleet.template", devices.fleet.template))
+    pairs = {f"{at}.tls": (d.tls.cert, d.tls.key) for at, d in own if d.tls is not None}
     if ca is None:
         return FleetTLS.for_scenario(None, None, pairs)
     return FleetTLS.for_scenario(ca.ca_cert, ca.ca_key, pairs)

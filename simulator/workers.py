@@ -29,8 +29,7 @@ from typing import Any
 
 from simulator.api.fanout import PEERS_ENV, peers_document
 from simulator.clock import wall_time
-from simulator.fleet import build_sites
-from simulator.schema.scenario import Scenario, ScenarioTLSConfig
+from simulator.schema.scenario import Scenario, ScenarioTLSConfig, fleet_devices
 from simulator.tls import CertificateAuthority
 
 #: The environment variable giving a worker's clock the supervisor's wall time as its anchor.
@@ -80,9 +79,7 @@ def sub_shard(shard: tuple[int, int], count: int, j: int) -> tuple[int, int]:
 
 def sites_in(scenario: Scenario, shard: tuple[int, int]) -> int:
     """How many sites ``shard`` serves (a site's doors stay together, in one worker)."""
-    index = {d.id: i for i, d in enumerate(scenario.devices)}
-    firsts = {min(index[d] for d in s.spec.door_ids) for s in build_sites(scenario).values()}
-    return sum(1 for f in firsts if f % shard[1] == shard[0])
+    return len(scenario.site_groups(shard))
 
 
 def state_file(db: str, shard: tuple[int, int]) -> str:
@@ -190,8 +187,8 @@ def merged_document(
     scenario: Scenario, docs: list[dict[str, Any]], workers: list[Worker], ca: str | None = None
 ) -> Any:
     """One ready document for all the workers: every device in fleet order, the run's CA."""
-    order = {d.id: i for i, d in enumerate(scenario.devices)}
-    devices = sorted((d for doc in docs for d in doc["devices"]), key=lambda d: order[d["id"]])
+    index = fleet_devices(scenario.devices).index_of
+    devices = sorted((d for doc in docs for d in doc["devices"]), key=lambda d: index(d["id"]) or 0)
     first = docs[0]
     return {
         "scenario": first["scenario"],

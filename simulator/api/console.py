@@ -152,7 +152,7 @@ async def fleet_page(request: web.Request) -> web.Response:
     rules = request.app[FAULTS].rules.values()
     rows = [
         fleet_row(runtime, d, [r.id for r in rules if r.spec.device in (None, d.id)])
-        for d in devices
+        for d in (runtime.fleet.by_id[c.id] for c in devices)
     ]
     offset = whole_number(query.get("offset") or "0") or 0
     return web.json_response(

@@ -28,6 +28,7 @@ from simulator.journal import FILTERS as JOURNAL_FILTERS
 from simulator.journal import Criteria, FilterError, parse_limit
 from simulator.runtime.events import EVENT, EventError
 from simulator.runtime.runtime import Runtime
+from simulator.schema.scenario import DeviceConfig
 from simulator.schema.timeline import (
     EVENT_KINDS,
     FaultOffEvent,
@@ -336,7 +337,9 @@ def device_state(runtime: Runtime, d: Device) -> dict[str, Any]:
     return state
 
 
-def select_devices(runtime: Runtime, query: Mapping[str, str]) -> tuple[list[Device], int]:
+def select_devices(
+    runtime: Runtime, query: Mapping[str, str]
+) -> tuple[list[DeviceConfig], int]:
     """The devices matching ``q`` (id, serial or name, any case), paged by ``offset`` and
     ``limit`` (all by default), and how many match in all; a 400 naming a bad one."""
     bounds: dict[str, int | None] = {}
@@ -345,11 +348,11 @@ def select_devices(runtime: Runtime, query: Mapping[str, str]) -> tuple[list[Dev
         bounds[name] = None if raw is None else whole_number(raw)
         if raw is not None and bounds[name] is None:
             raise ControlError(name, f"{name} must be a whole number, not {raw!r}")
-    devices = runtime.fleet.devices
+    devices = runtime.fleet.all_configs()
     q = query.get("q", "").strip().lower()
     if q:
-        devices = [d for d in devices if q in d.id.lower() or q in d.cfg.serial_upper.lower()
-                   or q in (d.cfg.name or "").lower()]  # fmt: skip
+        devices = [d for d in devices if q in d.id.lower() or q in d.serial_upper.lower()
+                   or q in (d.name or "").lower()]  # fmt: skip
     start = bounds["offset"] or 0
     limit = bounds["limit"]
     return devices[start : None if limit is None else start + limit], len(devices)
@@ -362,8 +365,8 @@ async def list_devices(request: web.Request) -> web.Response:
     devices, total = select_devices(_runtime(request), request.query)
     out = []
     for d in devices:
-        url = fleet.url_of(d)
-        out.append({"id": d.id, "model": d.cfg.model, "serial": d.cfg.serial_upper, "url": url})
+        url = fleet.url_of_id(d.id)
+        out.append({"id": d.id, "model": d.model, "serial": d.serial_upper, "url": url})
     paged = {"total": total} if request.query.keys() & {"q", "offset", "limit"} else {}
     return web.json_response({"devices": out, **paged})
 

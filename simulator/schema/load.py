@@ -10,7 +10,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from simulator.schema.scenario import DeviceConfig, ReplayConfig, Scenario
+from simulator.schema.scenario import (
+    DeviceConfig,
+    FleetDevices,
+    ReplayConfig,
+    Scenario,
+    fleet_devices,
+)
 from simulator.schema.timeline import EVENT_KINDS
 from simulator.tls import CertificateAuthority, TLSError, check_pair
 
@@ -145,37 +151,50 @@ def load_scenario(path: str | Path) -> Scenario:
 def resolve_files(scenario: Scenario, base: Path, source: str) -> Scenario:
     """Make replay, CA and TLS files relative to ``base`` absolute, and check each can be used."""
     problems: list[str] = []
-    devices = []
     checked: set[tuple[str, str]] = set()  # each certificate and key checked once
-    for i, d in enumerate(scenario.devices):
-        if d.replay is not None:
-            f = Path(d.replay.file)
-            f = f if f.is_absolute() else base / f
-            if not f.is_file():
-                problems.append(
-                    f"devices.{i}.replay.file: cannot read {str(f)!r} (fix: a path to an "
-                    "a3dpc minute CSV export, relative to the scenario file)"
-                )
-            d = d.model_copy(update={"replay": ReplayConfig(file=str(f.resolve()))})
-        if d.push is not None and d.push.ca_file is not None:
-            ca = Path(d.push.ca_file)
-            ca = ca if ca.is_absolute() else base / ca
-            if not ca.is_file():
-                problems.append(
-                    f"devices.{i}.push.ca_file: cannot read {str(ca)!r} (fix: a PEM file of "
-                    "the root CA, relative to the scenario file)"
-                )
-            push = d.push.model_copy(update={"ca_file": str(ca.resolve())})
-            d = d.model_copy(update={"push": push})
-        devices.append(_resolve_device_tls(d, i, base, checked, problems))
+    listed = fleet_devices(scenario.devices).listed
+    devices = [
+        _resolve_device(d, f"devices.{i}", base, checked, problems) for i, d in enumerate(listed)
+    ]
     update: dict[str, Any] = {}
+    fleet = scenario.fleet
+    if fleet is not None:  # its devices share the template's files: resolved once
+        template = _resolve_device(fleet.template, "fleet.template", base, checked, problems)
+        if template != fleet.template:
+            fleet = update["fleet"] = fleet.model_copy(update={"template": template})
     if scenario.tls is not None:
         update["tls"] = _resolve_ca(scenario, base, problems)
     if problems:
         raise ScenarioError(source, problems)
-    if devices != scenario.devices:
-        update["devices"] = devices
+    if devices != listed or "fleet" in update:
+        update["devices"] = FleetDevices(devices, fleet)
     return scenario.model_copy(update=update) if update else scenario
+
+
+def _resolve_device(
+    d: DeviceConfig, where: str, base: Path, checked: set[tuple[str, str]], problems: list[str]
+) -> DeviceConfig:
+    """A device's replay, push CA and TLS files made absolute and checked."""
+    if d.replay is not None:
+        f = Path(d.replay.file)
+        f = f if f.is_absolute() else base / f
+        if not f.is_file():
+            problems.append(
+                f"{where}.replay.file: cannot read {str(f)!r} (fix: a path to an "
+                "a3dpc minute CSV export, relative to the scenario file)"
+            )
+        d = d.model_copy(update={"replay": ReplayConfig(file=str(f.resolve()))})
+    if d.push is not None and d.push.ca_file is not None:
+        ca = Path(d.push.ca_file)
+        ca = ca if ca.is_absolute() else base / ca
+        if not ca.is_file():
+            problems.append(
+                f"{where}.push.ca_file: cannot read {str(ca)!r} (fix: a PEM file of "
+                "the root CA, relative to the scenario file)"
+            )
+        push = d.push.model_copy(update={"ca_file": str(ca.resolve())})
+        d = d.model_copy(update={"push": push})
+    return _resolve_device_tls(d, where, base, checked, problems)
 
 
 _PEM_FIX = "PEM files of {what} and its key, relative to the scenario file"
@@ -188,7 +207,7 @@ def _absolute(path: str, base: Path) -> str:
 
 
 def _resolve_device_tls(
-    d: DeviceConfig, i: int, base: Path, checked: set[tuple[str, str]], problems: list[str]
+    d: DeviceConfig, where: str, base: Path, checked: set[tuple[str, str]], problems: list[str]
 ) -> DeviceConfig:
     """A device's own certificate and key made absolute and checked (each pair once)."""
     if d.tls is None:
@@ -197,7 +216,7 @@ def _resolve_device_tls(
     if pair not in checked:
         checked.add(pair)
         try:
-            check_pair(*pair, field=f"devices.{i}.tls")
+            check_pair(*pair, field=f"{where}.tls")
         except TLSError as e:
             problems.append(f"{e} (fix: {_PEM_FIX.format(what='a certificate')})")
     tls = d.tls.model_copy(update={"cert": pair[0], "key": pair[1]})

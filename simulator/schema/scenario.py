@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -428,21 +429,89 @@ class FleetTemplate(_Model):
     serial_start: str = Field(default="ACCC8E000000", pattern=r"^[0-9A-Fa-f]{12}$")
     template: DeviceConfig = Field(default_factory=DeviceConfig)
 
+    @property
+    def width(self) -> int:
+        """How many digits the number of a device's id has."""
+        return max(4, len(str(self.count - 1)))
+
+    def device(self, i: int) -> DeviceConfig:
+        """Device ``i`` (0-based): ``<prefix>0000``... serial_start + i, IP 10.x.y.z."""
+        n = i + 1
+        update = {
+            "id": f"{self.id_prefix}{i:0{self.width}d}",
+            "serial": f"{int(self.serial_start, 16) + i:012X}",
+            "ip_address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}",
+        }
+        return self.template.model_copy(update=update)
+
+    def index_of(self, device_id: str) -> int | None:
+        """The number of the device with this id, or None if none of the template has it."""
+        digits = device_id.removeprefix(self.id_prefix)
+        if len(digits) != len(device_id) - len(self.id_prefix) or len(digits) != self.width:
+            return None
+        if not (digits.isascii() and digits.isdigit()) or int(digits) >= self.count:
+            return None
+        return int(digits)
+
     def expand(self) -> list[DeviceConfig]:
-        """The devices: ``<prefix>0000``... serial_start + i, IP 10.x.y.z, name from the id."""
-        width = max(4, len(str(self.count - 1)))
-        base = int(self.serial_start, 16)
-        out = []
-        for i in range(self.count):
-            n = i + 1
-            ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
-            update = {
-                "id": f"{self.id_prefix}{i:0{width}d}",
-                "serial": f"{base + i:012X}",
-                "ip_address": ip,
-            }
-            out.append(self.template.model_copy(update=update))
-        return out
+        """Every device of the template, in turn."""
+        return [self.device(i) for i in range(self.count)]
+
+
+class FleetDevices(Sequence[DeviceConfig]):
+    """A scenario's devices: those listed, then a template's, each made when asked for.
+
+    A template's device is a function of the template and its number, so a fleet of 100,000
+    is not held in memory: a process serving part of it makes only the devices it serves.
+    """
+
+    def __init__(self, listed: Sequence[DeviceConfig], fleet: FleetTemplate | None) -> None:
+        self.listed = list(listed)
+        self.fleet = fleet
+        self._ids = {d.id: i for i, d in enumerate(self.listed)}
+
+    def __len__(self) -> int:
+        return len(self.listed) + (0 if self.fleet is None else self.fleet.count)
+
+    @overload
+    def __getitem__(self, i: int) -> DeviceConfig: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[DeviceConfig]: ...
+    def __getitem__(self, i: int | slice) -> DeviceConfig | list[DeviceConfig]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("device index out of range")
+        i %= n
+        if i < len(self.listed):
+            return self.listed[i]
+        assert self.fleet is not None
+        return self.fleet.device(i - len(self.listed))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FleetDevices):
+            return (self.listed, self.fleet) == (other.listed, other.fleet)
+        return isinstance(other, Sequence) and len(other) == len(self) and list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def index_of(self, device_id: str) -> int | None:
+        """The index of the device with this id (None: no such device), without making any."""
+        i = self._ids.get(device_id)
+        if i is None and self.fleet is not None:
+            j = self.fleet.index_of(device_id)
+            return None if j is None else len(self.listed) + j
+        return i
+
+    def template_range(self) -> range:
+        """The indexes of the template's devices."""
+        return range(len(self.listed), len(self))
+
+
+def fleet_devices(devices: Sequence[DeviceConfig]) -> FleetDevices:
+    """Devices as a :class:`FleetDevices` (a plain list: all of them listed)."""
+    return devices if isinstance(devices, FleetDevices) else FleetDevices(devices, None)
 
 
 class Scenario(_Model):
@@ -453,7 +522,7 @@ class Scenario(_Model):
     seed: int = Field(default=42, ge=0)
     start: datetime | None = None
     speed: float = Field(default=1.0, ge=0)
-    devices: list[DeviceConfig] = Field(default_factory=lambda: [DeviceConfig()])
+    devices: Sequence[DeviceConfig] = Field(default_factory=lambda: [DeviceConfig()])
     fleet: FleetTemplate | None = None
     timeline: list[Event] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
@@ -462,20 +531,23 @@ class Scenario(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _expand_fleet(cls, data: Any) -> Any:
-        """A ``fleet`` template's devices follow the listed ones (with no ``devices`` listed,
-        the fleet is all of them). A template that does not validate is left to the field's
-        own validation, which reports it with its place."""
-        if not isinstance(data, dict) or data.get("fleet") is None:
-            return data
-        try:
-            fleet = FleetTemplate.model_validate(data["fleet"])
-        except ValidationError:
-            return data
-        listed = data.get("devices") or []
-        if not isinstance(listed, list):
-            return data
-        return {**data, "devices": [*listed, *fleet.expand()]}
+    def _fleet_alone(cls, data: Any) -> Any:
+        """With a ``fleet`` template and no ``devices`` listed, the fleet is all of them."""
+        if isinstance(data, dict) and data.get("fleet") is not None and data.get("devices") is None:
+            return {**data, "devices": []}
+        return data
+
+    @model_validator(mode="after")
+    def _with_fleet(self) -> Scenario:
+        """The devices: the listed ones, then the template's (made when asked for)."""
+        devices = FleetDevices(self.devices, self.fleet)
+        object.__setattr__(self, "devices", devices)  # the model is frozen once validated
+        return self
+
+    @field_serializer("devices")
+    def _listed(self, devices: Sequence[DeviceConfig]) -> list[DeviceConfig]:
+        """Only the listed devices: the ``fleet`` template, written too, makes the others."""
+        return fleet_devices(devices).listed
 
     @model_validator(mode="after")
     def _some_devices(self) -> Scenario:
@@ -483,15 +555,27 @@ class Scenario(_Model):
             raise ValueError("no devices: list some under devices, or add a fleet template")
         return self
 
+    def _samples(self) -> list[DeviceConfig]:
+        """One device of each kind: every listed one, and the template's first (its devices
+        differ only in id, serial and address)."""
+        devices = fleet_devices(self.devices)
+        fleet = [] if devices.fleet is None else [devices.fleet.device(0)]
+        return [*devices.listed, *fleet]
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        """The device with this id, if any."""
+        i = fleet_devices(self.devices).index_of(device_id)
+        return None if i is None else self.devices[i]
+
     @model_validator(mode="after")
     def _check_timeline(self) -> Scenario:
-        by_id = {d.id: d for d in self.devices}
         for i, ev in enumerate(self.timeline):
             for dev in event_devices(ev):
-                if dev not in by_id:
+                if self.device(dev) is None:
                     raise ValueError(f"timeline.{i}: no device {dev!r} (use a device id)")
             if ev.kind == "adjust_occupancy":
-                targets = [by_id[ev.device]] if ev.device else list(self.devices)
+                one = self.device(ev.device) if ev.device else None
+                targets = [one] if one is not None else self._samples()
                 for d in targets:
                     if d.occupancy.role == "secondary" or not d.occupancy.estimation:
                         raise ValueError(
@@ -499,7 +583,7 @@ class Scenario(_Model):
                             "estimation off); name the site's primary as device"
                         )
         for i, f in enumerate(self.faults):
-            if f.device is not None and f.device not in by_id:
+            if f.device is not None and self.device(f.device) is None:
                 raise ValueError(f"faults.{i}: no device {f.device!r} (use a device id)")
         return self
 
@@ -514,14 +598,21 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Scenario:
-        dup = {i for i, n in Counter(d.id for d in self.devices).items() if n > 1}
+        devices = fleet_devices(self.devices)
+        dup = {i for i, n in Counter(d.id for d in devices.listed).items() if n > 1}
+        if devices.fleet is not None:  # the template's ids are unique among themselves
+            dup.update(d.id for d in devices.listed if devices.fleet.index_of(d.id) is not None)
         if dup:
             raise ValueError(f"duplicate device id(s): {', '.join(sorted(dup))}")
         return self
 
     @model_validator(mode="after")
     def _check_sites(self) -> Scenario:
-        for name, doors in self.sites().items():
+        sites: dict[str, list[DeviceConfig]] = {}
+        for d in self._samples():  # a template's doors are alike: its first stands for all
+            if d.site is not None:
+                sites.setdefault(d.site, []).append(d)
+        for name, doors in sites.items():
             problem = site_problem(name, doors)
             if problem:
                 raise ValueError(problem)
@@ -537,10 +628,43 @@ class Scenario(_Model):
 
     def site_doors(self, device_id: str) -> list[DeviceConfig]:
         """The devices simulated together with ``device_id``: its site's doors, or itself."""
-        dev = next((d for d in self.devices if d.id == device_id), None)
-        if dev is None:
+        i = fleet_devices(self.devices).index_of(device_id)
+        if i is None:
             raise KeyError(f"no device {device_id!r} in scenario {self.name!r}")
-        return self.sites()[dev.site] if dev.site is not None else [dev]
+        return [self.devices[j] for j in self.site_of(i)]
+
+    def site_of(self, index: int) -> Sequence[int]:
+        """The indexes of the doors of device ``index``'s site (itself alone if it has none)."""
+        devices = fleet_devices(self.devices)
+        site = devices[index].site
+        if site is None:
+            return [index]
+        fleet = devices.fleet
+        tail = devices.template_range() if fleet and fleet.template.site == site else []
+        return [*(j for j, d in enumerate(devices.listed) if d.site == site), *tail]
+
+    def site_groups(self, shard: tuple[int, int] = (0, 1)) -> list[Sequence[int]]:
+        """The indexes of each site's doors (a device without a site: alone), in order of the
+        sites' first doors; of shard ``i`` of ``n`` only: the sites whose first door's index
+        is ``i`` modulo ``n`` (so a site stays whole and each device is in one shard)."""
+        i, n = shard
+        devices = fleet_devices(self.devices)
+        named: dict[str, list[int]] = {}
+        groups: list[Sequence[int]] = []
+        for j, d in enumerate(devices.listed):
+            if d.site is None:
+                groups.append([j])
+            else:
+                named.setdefault(d.site, []).append(j)
+        fleet, tail = devices.fleet, devices.template_range()
+        if fleet is not None and fleet.template.site is not None:
+            named.setdefault(fleet.template.site, []).extend(tail)
+        groups.extend(named.values())
+        ours = [g for g in groups if g[0] % n == i]
+        if fleet is not None and fleet.template.site is None:  # every n-th, worked out
+            first = tail.start + (i - tail.start) % n
+            ours.extend([j] for j in range(first, tail.stop, n))
+        return sorted(ours, key=lambda g: g[0])
 
 
 #: Crowd fields each door of a site sets for itself; every other crowd field is the site's.
