@@ -220,9 +220,12 @@ class Pusher:
     def idle(self) -> bool:
         """Nothing due to be produced and nothing waiting for delivery."""
         now = self.clock.now()
-        for t, _ in self._boundaries():
-            if t <= now:
+        if self._lane is not None:  # started: the lane holds every next boundary
+            first = self._lane.first()
+            if first is not None and first <= now:
                 return False
+        elif any(t <= now for t, _ in self._boundaries()):
+            return False
         return all(self.pending(i) == 0 for i in self._channels)
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
