@@ -223,7 +223,13 @@ def test_outbox_is_durable_bounded_and_ordered(tmp_path: Path) -> None:
     assert s.outbox_size("a") == 3
     first = s.outbox_next("a")
     assert first is not None and first.body == "b3"
-    s.outbox_remove([("a", first.id), ("a", 999_999)])
+    s.outbox_remove([("a", first.id), ("a", 999_999)])  # one gone already: rows recounted
+    assert s.outbox_size("a") == 2
+    s.outbox_produce([("b", 60.0, "x"), ("b", 120.0, "y")], {"b": 120.0}, {"b": 3})
+    b1 = s.outbox_next("b")
+    assert b1 is not None
+    s.outbox_remove([("b", b1.id)])  # all removed in one statement: counted in memory
+    assert (s.outbox_size("a"), s.outbox_size("b")) == (2, 1)
     s.close()
     s = Store(path)
     assert s.push_cursor("a") == 300.0

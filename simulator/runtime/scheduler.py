@@ -3,8 +3,9 @@
 Everything the simulated clock makes happen is an item ``(due, rank, seq, key)``: the push's
 interval boundaries (one per pushing device, rank :data:`PUSH`) and the timeline's events
 (rank :data:`EVENT`), kept in one heap per rank and taken in the order of all items (the
-heads compared). At the same instant a push boundary comes before an event. :meth:`Scheduler.advance_to` moves the clock through what falls due, in order (a
-clock jump met on the way moves the target); :meth:`Scheduler.run_due` processes what is
+heads compared). At the same instant a push boundary comes before an event.
+:meth:`Scheduler.advance_to` moves the clock through what falls due, in order (a clock jump
+met on the way moves the target); :meth:`Scheduler.run_due` processes what is
 due by a time without moving the clock. One asyncio task sleeps until the next due instant
 at the clock's speed and is woken when the clock is set, advanced, reset or changes speed,
 and when an item is scheduled: no fixed-interval polling.

@@ -344,6 +344,9 @@ class Pusher:
         self._store_ok()
         for dev_id, _ in acks:
             self._channels[dev_id].unflushed = 0
+        for dev_id, _ in acks:  # rows counted again: a sender that saw none looks again
+            if self.pending(dev_id):
+                self._channels[dev_id].wake.set()
 
     def _flush_soon(self) -> None:
         """Remove delivered entries from the outbox once this turn of the loop is done.
@@ -382,7 +385,8 @@ class Pusher:
         dev_id = ch.device.id
         entry_id, attempt = 0, 0
         while True:
-            entry = self.store.outbox_next(dev_id, ch.delivered_id)
+            pending = self.pending(dev_id)  # counted in memory: no query when nothing waits
+            entry = self.store.outbox_next(dev_id, ch.delivered_id) if pending else None
             if entry is None:
                 ch.wake.clear()
                 await ch.wake.wait()
