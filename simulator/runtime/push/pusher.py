@@ -46,6 +46,9 @@ PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
 #: Delivery attempts the logs of a whole fleet keep; each device keeps at least LOG_MIN.
 LOG_TOTAL = 100_000
 LOG_MIN = 16
+#: Wall seconds within which a delivered push is removed from the outbox (with the others
+#: delivered meanwhile, in one transaction); a crash in that time sends it again.
+FLUSH_S = 0.04
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,14 +352,14 @@ class Pusher:
                 self._channels[dev_id].wake.set()
 
     def _flush_soon(self) -> None:
-        """Remove delivered entries from the outbox once this turn of the loop is done.
+        """Remove delivered entries from the outbox within :data:`FLUSH_S` (wall time).
 
-        Deliveries of the same turn share one transaction; after a failed write the removal
-        is tried again after the store's backoff (wall time).
+        Deliveries of that time share one transaction (one commit, not one a push); after a
+        failed write the removal is tried again after the store's backoff.
         """
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
-                self.retry_s(), self._flush_later
+                max(FLUSH_S, self.retry_s()), self._flush_later
             )
 
     def _flush_later(self) -> None:
