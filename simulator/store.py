@@ -170,9 +170,12 @@ class Store:
             "SELECT device, at, kind, value FROM actions ORDER BY at, id"
         ):
             self._actions[(device, kind)].insert(Action(device, at, kind, value))
-        self._outbox_sizes: dict[str, int] = dict(
-            self._db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
-        )
+        self._outbox_sizes = self._count_outbox()
+
+    def _count_outbox(self) -> dict[str, int]:
+        """How many outbox rows each device has, counted in the database."""
+        rows = self._db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device")
+        return {str(d): int(n) for d, n in rows.fetchall()}
 
     @staticmethod
     def _open(path: str, check_writable: bool) -> _Connection:
@@ -309,9 +312,7 @@ class Store:
             db.execute("COMMIT")
         except BaseException:
             db.rollback_open()
-            self._outbox_sizes = dict(
-                db.execute("SELECT device, COUNT(*) FROM push_outbox GROUP BY device").fetchall()
-            )
+            self._outbox_sizes = self._count_outbox()
             raise
         return dropped
 
@@ -328,20 +329,21 @@ class Store:
         if not delivered:
             return
         db = self._db
-        removed: dict[str, int] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
-            for device, entry_id in delivered:
-                cur = db.execute(
-                    "DELETE FROM push_outbox WHERE id = ? AND device = ?", (entry_id, device)
-                )
-                removed[device] = removed.get(device, 0) + cur.rowcount
+            cur = db.executemany(
+                "DELETE FROM push_outbox WHERE id = ? AND device = ?",
+                [(entry_id, device) for device, entry_id in delivered],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.rollback_open()
             raise
-        for device, n in removed.items():
-            self._outbox_sizes[device] = max(0, self._outbox_sizes.get(device, 0) - n)
+        if cur.rowcount != len(delivered):  # some were gone already: count the rows again
+            self._outbox_sizes = self._count_outbox()
+            return
+        for device, _ in delivered:
+            self._outbox_sizes[device] = max(0, self._outbox_sizes.get(device, 0) - 1)
 
     def outbox_size(self, device: str) -> int:
         """How many entries of a device are in the outbox (delivered ones not yet removed too)."""

@@ -72,6 +72,46 @@ def test_wire_body_key_order_and_send_times() -> None:
     )
 
 
+@pytest.mark.parametrize("per", ["minute", "interval"])
+def test_bodies_are_the_bytes_json_dumps_writes(per: str) -> None:
+    # The bodies are written from templates: byte for byte what json.dumps writes for the
+    # document built as objects (the vendor sample's key order), a non-ASCII name escaped.
+    push = PushConfig(url="https://127.0.0.1/p", token="t", measurements=per)
+    cfg = DeviceConfig(id="d", name="Entrée nord", push=push)
+    fleet = Runtime(Scenario(seed=7, devices=[cfg]), SimClock(start=T0, speed=0))
+    d = fleet.fleet.devices[0]
+    start, end = int(T0), int(T0) + 300
+    c = pl.interval_counts(d, start, end)
+    cols = np.stack([c.in_, c.in_adults, c.out, c.out_adults], axis=1).tolist()
+    spans = [(start, end, [int(sum(x)) for x in zip(*cols, strict=True)])]
+    if per == "minute":
+        spans = [(start + 60 * k, start + 60 * k + 60, r) for k, r in enumerate(cols)]
+
+    def span(a: int, b: int) -> dict[str, str]:
+        return {
+            "utcFrom": pl.utc_text(a),
+            "utcTo": pl.utc_text(b),
+            "localFrom": pl.local_text(a, STHLM),
+            "localTo": pl.local_text(b, STHLM),
+        }
+
+    def items(r: list[int]) -> list[dict[str, object]]:
+        return [
+            {"direction": "in", "count": r[0], "adults": r[1]},
+            {"direction": "out", "count": r[2], "adults": r[3]},
+        ]
+
+    ms = [{"kind": "people-counts", **span(a, b), "items": items(r)} for a, b, r in spans]
+    doc = {"data": {**span(start, end), "measurements": ms}, "sensor": pl.sensor(cfg, push)}
+    stored = pl.stored_body(d, start, end)
+    assert stored == json.dumps(doc)
+    assert "Entr\\u00e9e nord" in stored
+    sent = end + 17.0
+    envelope = {"apiName": "Axis Retail Data", "apiVersion": "0.4"}
+    envelope |= {"utcSent": pl.utc_text(sent), "localSent": pl.local_text(sent, STHLM)}
+    assert pl.wire_body(stored, sent, STHLM) == json.dumps(envelope | doc)
+
+
 def test_interval_measurement_mode_sums_the_minutes() -> None:
     fleet = device(PushConfig(url="https://127.0.0.1/p", measurements="interval"))
     d = fleet.fleet.devices[0]
@@ -183,7 +223,13 @@ def test_outbox_is_durable_bounded_and_ordered(tmp_path: Path) -> None:
     assert s.outbox_size("a") == 3
     first = s.outbox_next("a")
     assert first is not None and first.body == "b3"
-    s.outbox_remove([("a", first.id), ("a", 999_999)])
+    s.outbox_remove([("a", first.id), ("a", 999_999)])  # one gone already: rows recounted
+    assert s.outbox_size("a") == 2
+    s.outbox_produce([("b", 60.0, "x"), ("b", 120.0, "y")], {"b": 120.0}, {"b": 3})
+    b1 = s.outbox_next("b")
+    assert b1 is not None
+    s.outbox_remove([("b", b1.id)])  # all removed in one statement: counted in memory
+    assert (s.outbox_size("a"), s.outbox_size("b")) == (2, 1)
     s.close()
     s = Store(path)
     assert s.push_cursor("a") == 300.0

@@ -1,10 +1,11 @@
 """The one scheduler: a heap of due things processed in time order, and one task that waits.
 
-Everything the simulated clock makes happen sits in one heap of ``(due, rank, seq, key)``:
-the push's interval boundaries (one per pushing device, rank :data:`PUSH`) and the
-timeline's events (rank :data:`EVENT`). At the same instant a push boundary comes before an
-event. :meth:`Scheduler.advance_to` moves the clock through what falls due, in order (a
-clock jump met on the way moves the target); :meth:`Scheduler.run_due` processes what is
+Everything the simulated clock makes happen is an item ``(due, rank, seq, key)``: the push's
+interval boundaries (one per pushing device, rank :data:`PUSH`) and the timeline's events
+(rank :data:`EVENT`), kept in one heap per rank and taken in the order of all items (the
+heads compared). At the same instant a push boundary comes before an event.
+:meth:`Scheduler.advance_to` moves the clock through what falls due, in order (a clock jump
+met on the way moves the target); :meth:`Scheduler.run_due` processes what is
 due by a time without moving the clock. One asyncio task sleeps until the next due instant
 at the clock's speed and is woken when the clock is set, advanced, reset or changes speed,
 and when an item is scheduled: no fixed-interval polling.
@@ -107,7 +108,7 @@ class Lane:
 
     def items(self) -> list[tuple[float, Hashable]]:
         """This lane's items in due order."""
-        return [(d, k) for d, r, _, k in sorted(self._s.heap) if r == self.rank]
+        return self._s.items(self.rank)
 
     def first(self) -> float | None:
         """The due time of this lane's earliest item."""
@@ -119,7 +120,7 @@ class Scheduler(Generic[A]):
 
     def __init__(self, clock: SimClock) -> None:
         self.clock = clock
-        self.heap: list[Item] = []
+        self._heaps: dict[int, list[Item]] = {PUSH: [], EVENT: []}  # one heap per rank
         self._seq = 0
         self.push = Lane(self, PUSH)
         self.timeline = Lane(self, EVENT)
@@ -131,56 +132,75 @@ class Scheduler(Generic[A]):
         clock.on_change(self.wake)
 
     # ---- the heap ------------------------------------------------------------------------
+    @property
+    def heap(self) -> list[Item]:
+        """Every item of every rank, in due order (the earliest first)."""
+        return sorted(self._heaps[PUSH] + self._heaps[EVENT])
+
+    def _head(self) -> Item | None:
+        """The earliest item of every rank (the heads of the ranks' heaps compared)."""
+        push, event = self._heaps[PUSH], self._heaps[EVENT]
+        if push and event:
+            return min(push[0], event[0])
+        return push[0] if push else event[0] if event else None
+
     def add(self, due: float, rank: int, key: Hashable) -> None:
         """Schedule ``key`` of ``rank`` at ``due``."""
         self._seq += 1
-        heapq.heappush(self.heap, (due, rank, self._seq, key))
-        if self.heap[0][2] == self._seq:  # the new item is the earliest
+        item = (due, rank, self._seq, key)
+        heapq.heappush(self._heaps[rank], item)
+        if self._head() is item:  # the new item is the earliest
             self.wake()
 
     def replace(self, rank: int, items: Sequence[tuple[float, Hashable]]) -> None:
         """Every item of ``rank`` replaced by ``items``."""
-        kept = [i for i in self.heap if i[1] != rank]
+        kept: list[Item] = []
         for due, key in items:
             self._seq += 1
             kept.append((due, rank, self._seq, key))
         heapq.heapify(kept)
-        self.heap = kept
+        self._heaps[rank] = kept
         self.wake()
 
     def remove(self, rank: int, key: Hashable) -> None:
         """Drop the items of ``rank`` with ``key``."""
-        self.heap = [i for i in self.heap if not (i[1] == rank and i[3] == key)]
-        heapq.heapify(self.heap)
+        kept = [i for i in self._heaps[rank] if i[3] != key]
+        heapq.heapify(kept)
+        self._heaps[rank] = kept
 
     def pop_head(self, rank: int, t: float) -> Hashable | None:
         """Pop the earliest item if it is of ``rank`` and due by ``t``."""
-        if self.heap and self.heap[0][1] == rank and self.heap[0][0] <= t:
-            return heapq.heappop(self.heap)[3]
+        head = self._head()
+        if head is not None and head[1] == rank and head[0] <= t:
+            return heapq.heappop(self._heaps[rank])[3]
         return None
 
+    def items(self, rank: int) -> list[tuple[float, Hashable]]:
+        """The items of ``rank`` in due order, as (due, key)."""
+        return [(d, k) for d, _, _, k in sorted(self._heaps[rank])]
+
     def first(self, rank: int) -> float | None:
-        """The due time of the earliest item of ``rank`` (a scan: ranks share the heap)."""
-        if self.heap and self.heap[0][1] == rank:
-            return self.heap[0][0]
-        return min((d for d, r, _, _ in self.heap if r == rank), default=None)
+        """The due time of the earliest item of ``rank``."""
+        h = self._heaps[rank]
+        return h[0][0] if h else None
 
     def _due_items(self, t: float, skip_push: bool) -> Iterator[Item]:
         """The earliest item due by ``t`` (push items left out when ``skip_push``)."""
-        if self.heap and self.heap[0][0] <= t and not (skip_push and self.heap[0][1] == PUSH):
-            yield self.heap[0]
+        head = self._head()
+        if head is not None and head[0] <= t and not (skip_push and head[1] == PUSH):
+            yield head
             return
-        if skip_push:
-            due = [i for i in self.heap if i[1] == EVENT and i[0] <= t]
-            if due:
-                yield min(due)
+        events = self._heaps[EVENT]
+        if skip_push and events and events[0][0] <= t:
+            yield events[0]
 
     def _drop(self, item: Item) -> None:
-        if self.heap and self.heap[0] == item:
-            heapq.heappop(self.heap)
+        h = self._heaps[item[1]]
+        if h[0] == item:
+            heapq.heappop(h)
         else:
-            self.heap.remove(item)
-            heapq.heapify(self.heap)
+            h.remove(item)
+            heapq.heapify(h)
 
     # ---- processing ----------------------------------------------------------------------
     def run_due(self, now: float | None = None, one_batch: bool = False) -> list[A]:

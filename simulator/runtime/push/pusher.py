@@ -46,6 +46,9 @@ PUSH_STREAM = 0x9054  # the push's own random stream of a device (jitter)
 #: Delivery attempts the logs of a whole fleet keep; each device keeps at least LOG_MIN.
 LOG_TOTAL = 100_000
 LOG_MIN = 16
+#: Wall seconds within which a delivered push is removed from the outbox (with the others
+#: delivered meanwhile, in one transaction); a crash in that time sends it again.
+FLUSH_S = 0.04
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +223,12 @@ class Pusher:
     def idle(self) -> bool:
         """Nothing due to be produced and nothing waiting for delivery."""
         now = self.clock.now()
-        for t, _ in self._boundaries():
-            if t <= now:
+        if self._lane is not None:  # started: the lane holds every next boundary
+            first = self._lane.first()
+            if first is not None and first <= now:
                 return False
+        elif any(t <= now for t, _ in self._boundaries()):
+            return False
         return all(self.pending(i) == 0 for i in self._channels)
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
@@ -341,16 +347,19 @@ class Pusher:
         self._store_ok()
         for dev_id, _ in acks:
             self._channels[dev_id].unflushed = 0
+        for dev_id, _ in acks:  # rows counted again: a sender that saw none looks again
+            if self.pending(dev_id):
+                self._channels[dev_id].wake.set()
 
     def _flush_soon(self) -> None:
-        """Remove delivered entries from the outbox once this turn of the loop is done.
+        """Remove delivered entries from the outbox within :data:`FLUSH_S` (wall time).
 
-        Deliveries of the same turn share one transaction; after a failed write the removal
-        is tried again after the store's backoff (wall time).
+        Deliveries of that time share one transaction (one commit, not one a push); after a
+        failed write the removal is tried again after the store's backoff.
         """
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
-                self.retry_s(), self._flush_later
+                max(FLUSH_S, self.retry_s()), self._flush_later
             )
 
     def _flush_later(self) -> None:
@@ -379,7 +388,8 @@ class Pusher:
         dev_id = ch.device.id
         entry_id, attempt = 0, 0
         while True:
-            entry = self.store.outbox_next(dev_id, ch.delivered_id)
+            pending = self.pending(dev_id)  # counted in memory: no query when nothing waits
+            entry = self.store.outbox_next(dev_id, ch.delivered_id) if pending else None
             if entry is None:
                 ch.wake.clear()
                 await ch.wake.wait()
