@@ -268,3 +268,22 @@ def test_one_ca_verifies_the_devices_of_every_worker(pair: tuple[Server, Server]
             f"{d['https_url']}/a3dpc/api/occupancy", auth=VIEWER, verify=ca, timeout=10
         )
         assert r.status_code == 200, d["id"]
+
+
+def test_the_consoles_fleet_page_shows_each_device_as_its_worker_does(
+    pair: tuple[Server, Server],
+) -> None:
+    _, two = pair
+    body = {"apiVersion": "1", "method": "adjustOccupancy", "params": {"occupancy": 123}}
+    url = f"http://127.0.0.1:{two.port + 1}/axis-cgi/a3dpc.cgi"  # door-0001: the other worker
+    r = requests.post(url, json=body, auth=HTTPDigestAuth("operator", "operator"), timeout=10)
+    assert r.status_code == 200, r.text
+    try:
+        r = requests.get(f"{two.control(0)}/fleet?limit=7", headers=two.auth, timeout=30)
+        rows = {d["id"]: d for d in r.json()["devices"]}
+        assert rows["door-0001"]["occupancy"] == 123
+        assert [rows[f"door-000{i}"]["url"] for i in range(7)] == [
+            f"http://127.0.0.1:{two.port + i}" for i in range(7)
+        ]
+    finally:
+        requests.post(f"{two.control(0)}/reset", headers=two.auth, timeout=60)

@@ -1,13 +1,13 @@
 """One control plane for the worker processes of ``serve --workers K``.
 
-Each worker serves one shard of the fleet with a runtime of its own. A request to any
-worker's control plane acts on every worker: a change (POST, PUT, PATCH, DELETE) is applied
-here, then forwarded to every peer, and answered once all have applied it (a peer that fails
-or does not answer makes it a 502 naming that worker); ``GET /devices`` and ``GET /journal``
-gather every worker's; a device's own reads (``/devices/{id}``, ``/journal/{id}``,
-``/push/{id}``) are answered by the worker serving it. A forwarded request carries the
-:data:`MARKER` header (behind the control token, like every control request) and is only
-applied where it arrives. The supervisor names the peers in a JSON file (the path in
+Each worker serves one shard of the fleet with a runtime of its own. A request to any worker's
+control plane acts on every worker: a change (POST, PUT, PATCH, DELETE) is applied here, then
+forwarded to every peer, and answered once all have applied it (a peer that fails or does not
+answer makes it a 502 naming that worker); ``GET /devices``, ``GET /fleet`` (the console's page)
+and ``GET /journal`` gather every worker's; a device's own reads (``/devices/{id}``,
+``/journal/{id}``, ``/push/{id}``) are answered by the worker serving it. A forwarded request
+carries the :data:`MARKER` header (behind the control token, like every control request) and is
+only applied where it arrives. The supervisor names the peers in a JSON file (the path in
 :data:`PEERS_ENV`) written once every worker is ready; without it a worker answers alone.
 """
 
@@ -181,6 +181,14 @@ def _merge_devices(
     return ours | {"devices": devices}
 
 
+def _merge_fleet(
+    ours: dict[str, Any], theirs: list[dict[str, Any]], request: web.Request
+) -> dict[str, Any]:
+    """The console's page of devices, each row from the worker serving it (its live state)."""
+    served = {d["id"]: d for doc in theirs for d in doc["devices"] if d["url"] is not None}
+    return ours | {"devices": [served.get(d["id"], d) for d in ours["devices"]]}
+
+
 def _merge_journal(
     ours: dict[str, Any], theirs: list[dict[str, Any]], request: web.Request
 ) -> dict[str, Any]:
@@ -198,4 +206,8 @@ def _merge_journal(
 
 
 Merge = Callable[[dict[str, Any], list[dict[str, Any]], web.Request], dict[str, Any]]
-MERGES: dict[str, Merge] = {"/sim/v1/devices": _merge_devices, "/sim/v1/journal": _merge_journal}
+MERGES: dict[str, Merge] = {
+    "/sim/v1/devices": _merge_devices,
+    "/sim/v1/fleet": _merge_fleet,
+    "/sim/v1/journal": _merge_journal,
+}
