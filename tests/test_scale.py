@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tracemalloc
 
@@ -9,14 +10,16 @@ import aiohttp
 import numpy as np
 import pytest
 
+from simulator.clock import SimClock
 from simulator.device import DayCache
 from simulator.device.days import ENTRY_OVERHEAD
 from simulator.model.counter import Counts
 from simulator.runtime.push import pusher
 from simulator.runtime.push.sender import Attempt
+from simulator.runtime.runtime import Runtime
 from simulator.schema.load import parse_scenario
 from simulator.server import serve_fleet
-from tests.conftest import make_fleet
+from tests.conftest import T0, make_fleet
 
 EXPORT = "/a3dpc/api/export/json?start=yesterday&end=today&resolution=hour"
 
@@ -122,3 +125,23 @@ def test_devices_of_one_template_share_their_frozen_specs() -> None:
     assert a.site.spec.counters[0] is b.site.spec.counters[0] is c.site.spec.counters[0]
     assert a.site.spec.crowd is b.site.spec.crowd
     assert (a.mac, c.mac) == ("ac:cc:8e:30:00:00", "ac:cc:8e:30:00:02")
+
+
+async def test_a_pushing_fleet_starts_without_holding_the_loop() -> None:
+    """Each pushing device's day is worked out at start, but one device per turn of the
+    loop: other work (requests, the readiness) runs meanwhile, not after all of them."""
+    doc = """
+fleet: {count: 40, template: {push: {url: "http://127.0.0.1:9/", allow_http: true}}}
+"""
+    rt = Runtime(parse_scenario(doc), SimClock(start=T0, speed=0))
+    cache = rt.fleet.cache
+    seen: list[int] = []
+    asyncio.get_running_loop().call_soon(lambda: seen.append(len(cache)))
+    await rt.start()
+    try:
+        async with asyncio.timeout(30):
+            while len(cache) < 40:
+                await asyncio.sleep(0.01)
+        assert seen and seen[0] < 40  # the loop ran before the last device was worked out
+    finally:
+        await rt.stop()

@@ -168,14 +168,22 @@ class Pusher:
             m = ch.cfg.interval_minutes
             ch.cursor = float(interval_start(now, m)) if saved is None else saved
             ch.delivered_id = 0
-            ch.device.counts(ch.device.local_date(ch.cursor))  # warm now, not at the boundary
             ch.wake = asyncio.Event()
         lane.replace(self._boundaries())
         connector = aiohttp.TCPConnector(limit=self.connections)
         self._slots = asyncio.Semaphore(self.connections)
         self._session = aiohttp.ClientSession(connector=connector)
+        self._tasks.append(asyncio.create_task(self._warm(), name="push-warm"))
         for ch in self._channels.values():
             self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
+
+    async def _warm(self) -> None:
+        """Work out each pushing device's day now rather than at its first boundary, one
+        device per turn of the loop: a fleet of 10,000 (about 1.5 ms a device) starts at
+        once and keeps answering meanwhile; a boundary that comes first computes its own."""
+        for ch in list(self._channels.values()):
+            ch.device.counts(ch.device.local_date(ch.cursor))
+            await asyncio.sleep(0)
 
     async def stop(self) -> None:
         """Stop the senders, record what was delivered, close the connections."""
