@@ -187,6 +187,11 @@ def digest_headers(url: str, user: str, password: str, count: int) -> Iterator[s
         )
 
 
+def digest_header(url: str, user: str, password: str) -> str:
+    """One header, sent again and again (the repeated-header figures of other benchmarks)."""
+    return next(digest_headers(url, user, password, 1))
+
+
 def write_headers(base: Path, url: str, seconds: int, repeated: bool) -> None:
     """One header file per connection (``base.0``, ``base.1``, ...), each on its own nonce."""
     count = 1 if repeated else seconds * MAX_RATE // CONNS + 1000
