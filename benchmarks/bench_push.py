@@ -164,6 +164,8 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
     clock.set_speed(0)
     s0, sw0 = time.process_time(), time.perf_counter()
     await fleet.start()
+    while len(fleet.fleet.cache) < args.devices:  # the day's counts, worked out after start
+        await asyncio.sleep(0.05)
     startup_cpu, startup_wall = time.process_time() - s0, time.perf_counter() - sw0
     clock.set_speed(args.speed)
     c0, w0 = time.process_time(), time.perf_counter()
