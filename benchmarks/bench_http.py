@@ -288,8 +288,9 @@ def bench_rates(
         for lp, label, *_ in runs:
             if lp == loop and label != "hello-world":
                 rate, us = best[loop, label], cost[loop, label]
-                ref, ref_us = best.get(("asyncio", "hello-world"), base), cost.get(
-                    ("asyncio", "hello-world"), base_us
+                ref, ref_us = (
+                    best.get(("asyncio", "hello-world"), base),
+                    cost.get(("asyncio", "hello-world"), base_us),
                 )
                 print(
                     f"    {loop:8s} {label:36s}: {rate:7.0f} req/s {us:6.1f} µs CPU/req"
@@ -332,8 +333,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3, help="runs of each, the best kept")
     ap.add_argument("--only", choices=("a", "b"), help="run only (a) or (b)")
-    ap.add_argument("--loop", choices=("asyncio", "uvloop"), action="append",
-                    help="event loop(s) for (a) (default: both, uvloop if importable)")
+    ap.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        action="append",
+        help="event loop(s) for (a) (default: both, uvloop if importable)",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")

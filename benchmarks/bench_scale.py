@@ -173,9 +173,7 @@ def digest(challenge: str) -> HTTPDigestAuth:
     return auth
 
 
-async def authed_get(
-    s: aiohttp.ClientSession, auth: HTTPDigestAuth, url: str
-) -> tuple[int, bytes]:
+async def authed_get(s: aiohttp.ClientSession, auth: HTTPDigestAuth, url: str) -> tuple[int, bytes]:
     """GET ``url`` with a fresh Digest header (next nc, new cnonce)."""
     h = auth.build_digest_header("GET", url)
     assert h is not None
@@ -237,7 +235,12 @@ def shards(args: argparse.Namespace, scenario: Path, count: int, n: int) -> None
     start-up and RSS of each, then ``--sample`` devices of each asked, and RSS again."""
     servers = [
         start_server(
-            scenario, count, "ip", args.base_port, [f"--shard={i}/{n}"], wait=False,
+            scenario,
+            count,
+            "ip",
+            args.base_port,
+            [f"--shard={i}/{n}"],
+            wait=False,
             nofile=count + 4096,
         )
         for i in range(n)

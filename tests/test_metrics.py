@@ -69,9 +69,10 @@ async def test_scrape_after_known_traffic(receiver: Receiver, ca_file: str) -> N
     scenario = Scenario(devices=[DeviceConfig(id="entrance", push=push)])
     receiver.statuses = [503]  # the first attempt fails, the retry is delivered
     conn = aiohttp.TCPConnector(limit=1)
-    async with Simulator(scenario, start=T0, speed=0) as sim, aiohttp.ClientSession(
-        connector=conn
-    ) as s:
+    async with (
+        Simulator(scenario, start=T0, speed=0) as sim,
+        aiohttp.ClientSession(connector=conn) as s,
+    ):
         url = sim.url
         good = [(await get(s, url, "viewer", "viewer"))[0] for _ in range(3)]
         bad = [(await get(s, url, "viewer", "wrong"))[0] for _ in range(2)]
@@ -129,9 +130,11 @@ async def test_the_control_token_is_asked() -> None:
 
 
 async def test_each_simulator_has_its_own_registry() -> None:
-    async with Simulator(None, start=T0, speed=0) as a, Simulator(
-        None, start=T0, speed=0
-    ) as b, aiohttp.ClientSession() as s:
+    async with (
+        Simulator(None, start=T0, speed=0) as a,
+        Simulator(None, start=T0, speed=0) as b,
+        aiohttp.ClientSession() as s,
+    ):
         for _ in range(3):
             async with s.get(a.url + OCC) as r:
                 assert r.status == 401

@@ -77,9 +77,7 @@ def test_the_page_shows_a_closed_door(sim: Simulator) -> None:
         sim.control.inject("door_open", device="old")
 
 
-@pytest.mark.parametrize(
-    ("device", "path"), [("new", PAGE), ("old", "/local/a3dpc/index.html")]
-)
+@pytest.mark.parametrize(("device", "path"), [("new", PAGE), ("old", "/local/a3dpc/index.html")])
 def test_each_model_has_only_its_own_page(sim: Simulator, device: str, path: str) -> None:
     r = get(sim, device, path, auth=VIEWER)
     assert r.status_code == 404

@@ -337,9 +337,7 @@ def device_state(runtime: Runtime, d: Device) -> dict[str, Any]:
     return state
 
 
-def select_devices(
-    runtime: Runtime, query: Mapping[str, str]
-) -> tuple[list[DeviceConfig], int]:
+def select_devices(runtime: Runtime, query: Mapping[str, str]) -> tuple[list[DeviceConfig], int]:
     """The devices matching ``q`` (id, serial or name, any case), paged by ``offset`` and
     ``limit`` (all by default), and how many match in all; a 400 naming a bad one."""
     bounds: dict[str, int | None] = {}
