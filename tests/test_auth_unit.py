@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -484,3 +485,29 @@ def test_missing_header() -> None:
     res = make().check("GET", "/x", None)
     assert res == AuthResult(ok=False, user=None, role=None, stale=False, reason="missing")
     assert make().check("GET", "/x", "Basic cm9vdDpwYXNz").reason in {"missing", "malformed"}
+
+
+def test_fresh_headers_keep_a_device_checkers_memory_bounded() -> None:
+    """Clients that never repeat a header (new nc and cnonce, new URIs) leave a device's
+    checker no bigger after thousands of requests than after a few hundred: 10,000 devices
+    each keep a bounded memo."""
+    a = make()
+    chal = parse_challenge(a.challenge())
+
+    def ask(i: int) -> None:
+        uri = f"/a3dpc/api/export/json?start={i}"
+        hdr = client_header(chal, "GET", uri, nc=i + 1, cnonce=f"{i:016x}")
+        assert a.check("GET", uri, hdr).ok
+
+    for i in range(300):
+        ask(i)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i in range(300, 3000):
+            ask(i)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    assert grown < 16_384, grown  # 2,700 more requests: a few memo entries at most

@@ -31,8 +31,11 @@ _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
 _MAC_LEN = 16
 _RAW_LEN = 16  # 8-byte timestamp (µs) + 8-byte sequence number
 _NC_CAP = 100_000
-_VERIFIED_CAP = 4096
-_MEMO_CAP = 1024
+# The memos below are per device: small, so that 10,000 devices polled by clients that never
+# repeat a header (a new nc and cnonce each request) keep a bounded, small memory.
+_VERIFIED_CAP = 64  # nonces known to be ours (a client keeps one nonce for many requests)
+_HA2_CAP = 64  # H(method:uri)
+_MEMO_CAP = 8  # whole headers verified (only a client repeating its header meets one again)
 _WS = " \t"
 
 
@@ -296,7 +299,7 @@ class DigestAuthenticator:
         ha1, ok = entry if entry is not None else (self._dummy_ha1, None)
         ha2 = self._ha2.get((method, p["uri"]))
         if ha2 is None:
-            if len(self._ha2) >= _MEMO_CAP:
+            if len(self._ha2) >= _HA2_CAP:
                 self._ha2.clear()
             ha2 = self._ha2[method, p["uri"]] = self._h(method, p["uri"])
         expected = self._h(ha1, nonce, nc_text, cnonce, qop, ha2)
