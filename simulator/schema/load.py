@@ -176,24 +176,13 @@ def _resolve_device(
 ) -> DeviceConfig:
     """A device's replay, push CA and TLS files made absolute and checked."""
     if d.replay is not None:
-        f = Path(d.replay.file)
-        f = f if f.is_absolute() else base / f
-        if not f.is_file():
-            problems.append(
-                f"{where}.replay.file: cannot read {str(f)!r} (fix: a path to an "
-                "a3dpc minute CSV export, relative to the scenario file)"
-            )
-        d = d.model_copy(update={"replay": ReplayConfig(file=str(f.resolve()))})
+        fix = "a path to an a3dpc minute CSV export"
+        f = _readable(d.replay.file, base, f"{where}.replay.file", fix, problems)
+        d = d.model_copy(update={"replay": ReplayConfig(file=f)})
     if d.push is not None and d.push.ca_file is not None:
-        ca = Path(d.push.ca_file)
-        ca = ca if ca.is_absolute() else base / ca
-        if not ca.is_file():
-            problems.append(
-                f"{where}.push.ca_file: cannot read {str(ca)!r} (fix: a PEM file of "
-                "the root CA, relative to the scenario file)"
-            )
-        push = d.push.model_copy(update={"ca_file": str(ca.resolve())})
-        d = d.model_copy(update={"push": push})
+        fix = "a PEM file of the root CA"
+        ca = _readable(d.push.ca_file, base, f"{where}.push.ca_file", fix, problems)
+        d = d.model_copy(update={"push": d.push.model_copy(update={"ca_file": ca})})
     return _resolve_device_tls(d, where, base, checked, problems)
 
 
@@ -204,6 +193,17 @@ def _absolute(path: str, base: Path) -> str:
     """A path relative to the scenario file made absolute."""
     p = Path(path)
     return str((p if p.is_absolute() else base / p).resolve())
+
+
+def _readable(path: str, base: Path, field: str, fix: str, problems: list[str]) -> str:
+    """``path`` made absolute; a problem naming ``field`` when it is no readable file."""
+    absolute = _absolute(path, base)
+    if not Path(absolute).is_file():
+        where = str(Path(path) if Path(path).is_absolute() else base / path)
+        problems.append(
+            f"{field}: cannot read {where!r} (fix: {fix}, relative to the scenario file)"
+        )
+    return absolute
 
 
 def _resolve_device_tls(
