@@ -16,8 +16,10 @@ SERVER = "Apache"  # ServerTokens Prod: the product, no version
 CONTENT_TYPE = "text/html; charset=iso-8859-1"
 JSON = "application/json"  # UTF-8 by definition (RFC 8259): no charset parameter
 
-#: status -> (title, the paragraph Apache writes; ``{method}`` is the request's method)
+#: status -> (title, the paragraph Apache writes; ``{method}`` is the request's method,
+#: ``{url}`` where a redirect sends it)
 PAGES: dict[int, tuple[str, str]] = {
+    302: ("Found", '<p>The document has moved <a href="{url}">here</a>.</p>\n'),
     401: (
         "Unauthorized",
         "<p>This server could not verify that you\nare authorized to access the document\n"
@@ -34,19 +36,22 @@ PAGES: dict[int, tuple[str, str]] = {
 
 
 @lru_cache(maxsize=64)
-def page(status: int, method: str = "GET") -> str:
-    """Apache's error document for ``status`` (one of :data:`PAGES`)."""
+def page(status: int, method: str = "GET", url: str = "") -> str:
+    """Apache's document for ``status`` (one of :data:`PAGES`)."""
     title, text = PAGES[status]
     return (
         '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
         f"<title>{status} {title}</title>\n</head><body>\n<h1>{title}</h1>\n"
-        f"{text.format(method=escape(method))}</body></html>\n"
+        f"{text.format(method=escape(method), url=escape(url))}</body></html>\n"
     )
 
 
-def error(status: int, method: str = "GET", headers: dict[str, str] | None = None) -> web.Response:
-    """An error answer as Apache sends it: its page, ISO-8859-1 HTML, the given headers."""
-    resp = web.Response(status=status, body=page(status, method).encode("latin-1", "replace"))
+def error(
+    status: int, method: str = "GET", headers: dict[str, str] | None = None, url: str = ""
+) -> web.Response:
+    """An answer as Apache sends it (an error, or a redirect to ``url``): its page,
+    ISO-8859-1 HTML, the given headers."""
+    resp = web.Response(status=status, body=page(status, method, url).encode("latin-1", "replace"))
     resp.headers["Content-Type"] = CONTENT_TYPE
     resp.headers.update(headers or {})
     return resp

@@ -6,11 +6,12 @@ path on its HTTPS address (the control plane under ``/sim/`` keeps answering ove
 
 from __future__ import annotations
 
-import html
 import ipaddress
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from simulator.api import apache
 
 routes = web.RouteTableDef()
 
@@ -26,14 +27,8 @@ class HttpsInfo:
 
 HTTPS = web.AppKey("https", HttpsInfo)
 
+
 #: Apache's answer to a request that ``Redirect`` sends elsewhere (its default: 302).
-_MOVED = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
-    "<title>302 Found</title>\n</head><body>\n<h1>Found</h1>\n"
-    '<p>The document has moved <a href="{url}">here</a>.</p>\n</body></html>\n'
-)
-
-
 @routes.get("/sim/v1/ca.pem")
 async def ca_pem(request: web.Request) -> web.Response:
     """The CA certificate that issued the devices' HTTPS certificates (PEM); 404 if none."""
@@ -69,10 +64,4 @@ def redirect(request: web.Request, sockname: object) -> web.Response | None:
     if bound is None:
         return None
     url = redirect_target(request, bound)
-    return web.Response(
-        status=302,
-        text=_MOVED.format(url=html.escape(url)),
-        content_type="text/html",
-        charset="iso-8859-1",
-        headers={"Location": url},
-    )
+    return apache.error(302, request.method, {"Location": url}, url=url)
