@@ -156,6 +156,8 @@ def test_https_only_redirects_plain_http(tmp_path: Path) -> None:
         assert r.status_code == 302
         assert r.headers["Location"] == f"{east.https_url}{OCC}?x=1"
         assert "The document has moved" in r.text
+        (entry,) = s.control.calls(device="east", status=302)  # journaled like any answer
+        assert (entry["path"], entry["auth"]) == (OCC, "none")
         r = requests.get(east.url + OCC, auth=VIEWER, verify=s.ca_path, timeout=10)
         assert r.status_code == 200 and r.url == f"{east.https_url}{OCC}"  # followed
         assert requests.get(west.url + OCC, auth=VIEWER, timeout=10).status_code == 200

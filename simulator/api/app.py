@@ -75,7 +75,7 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Route to the device of the local address, answer as it does, journal the request.
 
     The only middleware (each one costs every request): the control plane under ``/sim/``
-    first, then an ``https_only`` device's redirect, then the device's own answer.
+    first, then the device's answer (an ``https_only`` device's redirect over HTTP included).
 
     Every request a device answers is journaled and counted here, once, with its status and
     auth outcome (synchronously when it has no body).
@@ -85,15 +85,17 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await metrics.timed_control(request, handler)  # the control plane: its own token
     transport = request.transport
     sockname = transport.get_extra_info("sockname") if transport else None
-    if (moved := https.redirect(request, sockname)) is not None:
-        return moved  # an https_only device over HTTP: sent to its HTTPS address
     runtime = app[RUNTIME]
     device = runtime.fleet.resolve(sockname)
     if device is None:
         raise web.HTTPNotFound(text="no simulated device at this address\n")
     request[DEVICE] = device
     wall, now, t0 = wall_time(), runtime.clock.now(), perf_counter()
-    answer, auth, user = await _device_answer(request, handler, app, device, now)
+    answer: Answer
+    if (moved := https.redirect(request, sockname)) is not None:
+        answer, auth, user = moved, "none", None  # https_only over HTTP: to its HTTPS address
+    else:
+        answer, auth, user = await _device_answer(request, handler, app, device, now)
     status = 0 if answer is None else answer.status
     body, size = await _body_head(request) if request.body_exists else (None, 0)
     seconds = perf_counter() - t0

@@ -57,7 +57,7 @@ def redirect(request: web.Request, sockname: object) -> web.Response | None:
     """The redirect of a request over HTTP to an ``https_only`` device (None: not one).
 
     ``sockname`` is the local address the request arrived on; the device middleware asks
-    before anything else, so a redirected request is neither journaled nor counted.
+    before credentials, and journals and counts the redirect like any answer.
     """
     redirects = request.app[HTTPS].redirects
     bound = redirects.get(sockname[:2]) if redirects and isinstance(sockname, tuple) else None
