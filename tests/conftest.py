@@ -97,6 +97,15 @@ def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @pytest.fixture
+async def running() -> AsyncIterator[list[Runtime]]:
+    """Runtimes a test starts, stopped at its end even when it fails."""
+    runtimes: list[Runtime] = []
+    yield runtimes
+    for r in runtimes:
+        await r.stop()
+
+
+@pytest.fixture
 async def receiver(server_ssl: ssl.SSLContext) -> AsyncIterator[Receiver]:
     """A running HTTPS push receiver on 127.0.0.1 with a certificate of the test CA."""
     r = Receiver(server_ssl)

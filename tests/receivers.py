@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -68,3 +70,15 @@ class Receiver:
 
     def froms(self) -> list[str]:
         return [r.utc_from for r in self.requests]
+
+
+async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (polling every 2 ms) until ``pred()`` holds; TimeoutError after ``timeout`` s."""
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.002)
+
+
+def utc(t: float) -> str:
+    """An epoch time as the push payload's UTC text."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

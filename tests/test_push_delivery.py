@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from simulator.runtime.push.schedule import SEND_DELAY_S, send_time
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.store import Store
-from tests.receivers import Receiver
+from tests.receivers import Receiver, until, utc
 
 # 12:30:50 in Stockholm: a push leaves 5-45 s after its interval, so every whole minute
 # from here on lies after the previous interval's push and before the next boundary.
@@ -39,25 +38,6 @@ def make_fleet(
     cfg = PushConfig(url=url, **{"interval_minutes": 1, **FAST, **push})
     dev = DeviceConfig(id="entrance", timezone=tz, ip_address="172.25.70.165", push=cfg)
     return Runtime(Scenario(seed=7, devices=[dev]), clock, store, push_log_size=log_size)
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[list[Runtime]]:
-    """Pushers to stop at the end of a test, even when it fails."""
-    pushers: list[Runtime] = []
-    yield pushers
-    for p in pushers:
-        await p.stop()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.002)
-
-
-def utc(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def minutes(start: float, n: int, step: int = 1) -> list[str]:

@@ -4,11 +4,9 @@ fell due meanwhile go out after it boots, in order, once each (local HTTPS recei
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from pydantic import TypeAdapter
 
 from simulator.clock import SimClock
@@ -17,7 +15,7 @@ from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import DeviceConfig, PushConfig, Scenario
 from simulator.schema.timeline import Event
 from tests.conftest import ClientFactory
-from tests.receivers import Receiver
+from tests.receivers import Receiver, until, utc
 
 T0 = datetime(2024, 6, 5, 10, 30, 20, tzinfo=UTC).timestamp()
 BOUNDARY = T0 - 20  # 10:30:00 UTC, the start of the interval holding T0
@@ -33,25 +31,6 @@ def fleet_of(url: str, ca_file: str, clock: SimClock, restart_s: int = 75) -> Ru
     push = PushConfig(url=url, ca_file=ca_file, interval_minutes=1, **FAST)
     dev = DeviceConfig(id="entrance", timezone="Europe/Stockholm", push=push, restart_s=restart_s)
     return Runtime(Scenario(seed=7, devices=[dev]), clock)
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[list[Runtime]]:
-    """Runtimes to stop at the end of a test, even when it fails."""
-    runtimes: list[Runtime] = []
-    yield runtimes
-    for r in runtimes:
-        await r.stop()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.002)
-
-
-def utc(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def minutes(start: float, n: int) -> list[str]:
