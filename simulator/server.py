@@ -27,6 +27,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_log import AccessLogger
 
 from simulator.api.app import create_app
+from simulator.api.fast import PARTIAL_LIMIT, FastPath
 from simulator.api.https import HTTPS
 from simulator.api.metrics import METRICS
 from simulator.device import Device
@@ -219,20 +220,34 @@ class GuardedHandler(web.RequestHandler):
 
     __slots__ = (
         "_body",
+        "_clean",
         "_deadline",
+        "_fast",
         "_got",
         "_guard",
         "_handling",
         "_idle",
+        "_partial",
         "_phase",
+        "_sockname",
         "_t0",
         "_timed_out",
         "_timer",
     )
 
-    def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        guard: ConnectionGuard,
+        fast: FastPath | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._guard = guard
+        self._fast = fast  # readings answered from the bytes (None: aiohttp answers all)
+        self._clean = True  # aiohttp's parser holds no part of a request
+        self._partial = b""  # the start of a request head, not all arrived yet
+        self._sockname: object = None
         self._phase = WAITING
         self._idle = False  # kept alive, no byte of the next request yet
         self._t0 = 0.0
@@ -246,6 +261,7 @@ class GuardedHandler(web.RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Accepted: the first request's headers are due (Apache counts from the accept)."""
         super().connection_made(transport)
+        self._sockname = transport.get_extra_info("sockname")
         self._guard.opened(self)
         self._wait(keepalive=False)
 
@@ -258,20 +274,70 @@ class GuardedHandler(web.RequestHandler):
             self._timer = None
 
     def data_received(self, data: bytes) -> None:
-        """Bytes of a request: they extend its deadline at the minimum rate."""
+        """Bytes of requests: readings answered at once, the rest to aiohttp (in order)."""
+        if self._fast is not None and self._clean:
+            rest = self._serve_fast(data)
+            if not rest:
+                return
+            data = rest
         super().data_received(data)
+        self._progress(len(data))
+
+    def _serve_fast(self, data: bytes) -> bytes:
+        """Answer the whole readings at the start of ``data``; the bytes left for aiohttp.
+
+        A reading is answered here only when nothing is in flight before it (aiohttp's
+        answers go out first) and the client reads its answers; the start of a head not
+        all arrived is kept until it has (its header deadline runs as for aiohttp's).
+        """
+        fast, transport = self._fast, self.transport
+        assert fast is not None
+        if transport is None:
+            return data  # closed: aiohttp drops it
+        new = len(data)
+        if self._partial:
+            data, self._partial = self._partial + data, b""
+        busy = bool(self._handling or self._messages or self._close or self._force_close)
+        at, size, answered = 0, len(data), False
+        while at < size:
+            head = fast.scan(data, at)
+            if head is None:
+                if size - at > PARTIAL_LIMIT:
+                    self._clean = False
+                    break
+                self._partial = data[at:]
+                at = size
+                break
+            if (
+                head.reading is None
+                or busy
+                or self._paused
+                or not fast.answer(head, self._sockname, transport)
+            ):  # aiohttp takes it from here; its parser is clean again if it ends the bytes
+                self._clean = head.clean and head.end == size
+                break
+            at, answered = head.end, True
+        if answered:
+            self._wait(keepalive=True)
+            self._next_keepalive_close_time = self._t0 + self._keepalive_timeout
+        if self._partial:
+            self._progress(min(new, len(self._partial)))
+        return data[at:]
+
+    def _progress(self, size: int) -> None:
+        """``size`` bytes of a request arrived: they extend its deadline at the minimum rate."""
         limits = self._guard.limits
         if self._phase == WAITING:
             if self._idle:  # the next request begins: from keep-alive to the header timeout
                 self._idle = False
                 self._t0 = self._loop.time()
-            self._got += len(data)
+            self._got += size
             self._deadline = min(
                 self._t0 + limits.header_timeout_max,
                 self._t0 + limits.header_timeout + self._got / limits.min_rate,
             )
         elif self._phase == BODY and self._body is not None:
-            self._got += len(data)
+            self._got += size
             self._deadline = self._t0 + limits.body_timeout + self._got / limits.min_rate
             if self._body.is_eof():
                 self._set_phase(BUSY)
@@ -595,6 +661,7 @@ async def serve_fleet(
     limits: Limits = Limits(),
     access_log: logging.Logger | None = None,
     access_log_format: str = AccessLogger.LOG_FORMAT,
+    fast_path: bool = True,
 ) -> ServedFleet:
     """Serve ``devices`` (default: the fleet's served shard) of ``runtime`` on ``host``.
 
@@ -603,7 +670,8 @@ async def serve_fleet(
     address, so any spelling or name of ``host`` works. Raises :class:`ListenError` naming
     the address and device that cannot be bound (nothing is left listening then).
     With ``https_port`` (None: HTTP only) each device also serves HTTPS, on ``https_port + i``
-    or on its own address at ``https_port`` (see :func:`serve_https`).
+    or on its own address at ``https_port`` (see :func:`serve_https`). ``fast_path`` False:
+    every request goes through aiohttp (:mod:`simulator.api.fast` answers none).
     """
     fleet = runtime.fleet
     runner = FleetRunner(create_app(runtime), access_log=access_log)
@@ -612,7 +680,12 @@ async def serve_fleet(
     guard = ConnectionGuard(limits)
     runner.app[METRICS].connections = lambda: (len(guard.open), guard.evicted)
     served = ServedFleet(runtime, runner, guard)
-    handler_args = {"access_log": access_log, "access_log_format": access_log_format}
+    handler_args: dict[str, Any] = {
+        "access_log": access_log,
+        "access_log_format": access_log_format,
+        # readings answered from the bytes; not when each request is to be access-logged
+        "fast": FastPath(runner.app) if fast_path and access_log is None else None,
+    }
     chosen = list(fleet.served if devices is None else devices)
     try:
         for device in chosen:

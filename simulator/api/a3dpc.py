@@ -150,12 +150,22 @@ def realtime_body(device: Device, r: Realtime) -> bytes:
     return body
 
 
+def occupancy_body(device: Device, now: float) -> bytes:
+    """The occupancy API's answer at ``now``: real-time occupancy and the day's totals."""
+    return realtime_body(device, device.realtime(now))
+
+
 @routes.get("/a3dpc/api/occupancy")
 async def occupancy(request: web.Request) -> web.Response:
     """Real-time estimated occupancy and the day's totals."""
     device = request[DEVICE]
-    body = realtime_body(device, device.realtime(device.clock.now()))
+    body = occupancy_body(device, device.clock.now())
     return web.Response(body=body, content_type="application/json")
+
+
+#: The readings a client polls (GET, no query): path -> the JSON body at a simulated time.
+#: Served by :mod:`simulator.api.fast` when a request for one arrives whole.
+READINGS = {"/a3dpc/api/occupancy": occupancy_body}
 
 
 # ---- POST /axis-cgi/a3dpc.cgi ---------------------------------------------------------------

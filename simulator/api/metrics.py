@@ -123,7 +123,13 @@ class Metrics:
         """Count a device request: its route, status and device model; a Digest failure's reason."""
         info = request.match_info
         route = None if info.http_exception is not None else info.route
-        key = (route, status, request[DEVICE].cfg.model)
+        self.count(route, status, request[DEVICE].cfg.model, auth, seconds)
+
+    def count(
+        self, route: AbstractRoute | None, status: int, model: str, auth: str, seconds: float
+    ) -> None:
+        """Count a device request by its route (None: no path matched), status and model."""
+        key = (route, status, model)
         (self.requests.get(key) or self._new(key)).observe(seconds)
         if auth not in NOT_FAILURES:
             self.digest_failures[auth] = self.digest_failures.get(auth, 0) + 1

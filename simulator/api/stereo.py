@@ -189,8 +189,19 @@ async def export(request: web.Request) -> web.StreamResponse:
     return await render.stream(request, render.CONTENT_TYPES[fmt], body, headers)
 
 
+def _dump(value: Any) -> bytes:
+    """A JSON document as the legacy API writes it (keys sorted)."""
+    return json.dumps(value, sort_keys=True).encode()
+
+
+def _reply(body: bytes) -> web.Response:
+    """A JSON answer."""
+    return web.Response(body=body, content_type="application/json")
+
+
 def _json(value: Any) -> web.Response:
-    return web.Response(text=json.dumps(value, sort_keys=True), content_type="application/json")
+    """A JSON answer of a document."""
+    return _reply(_dump(value))
 
 
 def counts_doc(device: Device, now: float) -> dict[str, Any]:
@@ -210,7 +221,12 @@ def counts_doc(device: Device, now: float) -> dict[str, Any]:
 async def counts(request: web.Request) -> web.Response:
     """In and out since the start of today, with the device's name, MAC and local time."""
     device = device_of(request)
-    return _json(counts_doc(device, device.clock.now()))
+    return _reply(counts_body(device, device.clock.now()))
+
+
+def counts_body(device: Device, now: float) -> bytes:
+    """``counts.json``'s answer at ``now``."""
+    return _dump(counts_doc(device, now))
 
 
 def fps_doc(device: Device, now: float) -> dict[str, Any]:
@@ -225,14 +241,33 @@ def fps_doc(device: Device, now: float) -> dict[str, Any]:
 async def fps(request: web.Request) -> web.Response:
     """The real-time frame rate, its averages over the last 5/50/100/1000 frames, the counter."""
     device = device_of(request)
-    return _json(fps_doc(device, device.clock.now()))
+    return _reply(fps_body(device, device.clock.now()))
+
+
+def fps_body(device: Device, now: float) -> bytes:
+    """``fps.json``'s answer at ``now``."""
+    return _dump(fps_doc(device, now))
 
 
 @routes.get("/stereo/io.json")
 async def io(request: web.Request) -> web.Response:
     """The output port's latest signal, as the JSON string "True" or "False"."""
     device = device_of(request)
-    return _json("True" if device.io_output(device.clock.now()) else "False")
+    return _reply(io_body(device, device.clock.now()))
+
+
+def io_body(device: Device, now: float) -> bytes:
+    """``io.json``'s answer at ``now``: the output port's latest signal, "True" or "False"."""
+    return _dump("True" if device.io_output(now) else "False")
+
+
+#: The readings a client polls (GET, no query): path -> the JSON body at a simulated time.
+#: Served by :mod:`simulator.api.fast` when a request for one arrives whole.
+READINGS = {
+    "/stereo/people-counter/counts.json": counts_body,
+    "/stereo/fps.json": fps_body,
+    "/stereo/io.json": io_body,
+}
 
 
 def _param_value(value: Any) -> Any:
