@@ -314,7 +314,7 @@ class GuardedHandler(web.RequestHandler):
                 or self._paused
                 or not fast.answer(head, self._sockname, transport)
             ):  # aiohttp takes it from here; its parser is clean again if it ends the bytes
-                self._clean = head.clean and head.end == size
+                self._clean = fast.ends_clean(data, at)
                 break
             at, answered = head.end, True
         if answered:

@@ -144,6 +144,16 @@ class FastPath:
         auth = None if authorization is None else authorization.decode("utf-8", "surrogateescape")
         return Head(end, reading, True, tuple(headers), auth)
 
+    def ends_clean(self, data: bytes, at: int) -> bool:
+        """Whether ``data`` from ``at`` is whole bodiless requests (aiohttp's parser ends clean)."""
+        size = len(data)
+        while at < size:
+            head = self.scan(data, at)
+            if head is None or not head.clean:
+                return False
+            at = head.end
+        return True
+
     def answer(self, head: Head, sockname: object, transport: asyncio.Transport) -> bool:
         """Answer a reading as the device does; False (nothing done): aiohttp answers it."""
         reading = head.reading
