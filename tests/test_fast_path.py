@@ -36,6 +36,7 @@ SCENARIO = Scenario(
 OCC = "/a3dpc/api/occupancy"
 PASSWORDS = {"root": "pass", "operator": "operator", "viewer": "viewer"}
 _NONCE = re.compile(rb'nonce="([^"]+)"')
+_DATE = re.compile(rb"\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 
 
 class Conn:
@@ -161,7 +162,9 @@ async def both_ways(talk: Talk, monkeypatch: pytest.MonkeyPatch) -> tuple[list[b
     results = []
     for fast in (True, False):
         async with served(fast) as fleet:
-            answers = [normal(a) for a in await talk(fleet)]
+            raw = await talk(fleet)
+            assert all(_DATE.search(a) for a in raw)  # each answer is dated as HTTP dates it
+            answers = [normal(a) for a in raw]
             results.append((answers, journal(fleet.runtime), metrics(fleet)))
         if fast:
             fast_answered, answered[0] = answered[0], 0

@@ -85,16 +85,6 @@ def _route(app: web.Application, path: str) -> AbstractRoute:
     raise LookupError(f"no GET route for {path}")
 
 
-def http_date(wall: float, _cache: list[object] = [0, b""]) -> bytes:  # noqa: B006
-    """The ``Date`` header's value for a wall time (made once a second)."""
-    second = int(wall)
-    if _cache[0] != second:
-        _cache[0], _cache[1] = second, formatdate(second, usegmt=True).encode()
-    value = _cache[1]
-    assert isinstance(value, bytes)
-    return value
-
-
 class FastPath:
     """The readings of one application, answered from the bytes of their requests."""
 
@@ -114,6 +104,14 @@ class FastPath:
         page = apache.page(401).encode("latin-1")
         self._challenge_tail = b"\r\nContent-Length: %d\r\nDate: " % len(page)
         self._challenge_page = page
+        self._date: tuple[int, bytes] = (0, b"")
+
+    def http_date(self, wall: float) -> bytes:
+        """The ``Date`` header's value for a wall time (formatted once a second)."""
+        second = int(wall)
+        if self._date[0] != second:
+            self._date = (second, formatdate(second, usegmt=True).encode())
+        return self._date[1]
 
     def scan(self, data: bytes, at: int) -> Head | None:
         """The request head starting at ``at`` (None: not all arrived yet)."""
@@ -180,7 +178,7 @@ class FastPath:
         checker = self.auth[device.id]
         result = checker.check("GET", reading.target, head.authorization)
         user = result.user
-        date = http_date(wall)
+        date = self.http_date(wall)
         if result.ok and result.role is not None and role_allows(result.role, reading.level):
             status, auth = 200, "ok"
             out = b"".join((_OK, b"%d" % len(body), b"\r\nDate: ", date, _END, body))
