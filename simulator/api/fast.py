@@ -10,7 +10,7 @@ entry and the same metrics as :func:`simulator.api.app.device_middleware` gives 
 
 Everything else goes to aiohttp as it arrived: another path, a query string, a method other
 than GET, HTTP/1.0, a body, ``Expect``/``Upgrade`` headers, ``Connection`` other than
-``keep-alive`` (which ``requests`` sends), a header aiohttp
+``keep-alive`` (which ``requests`` sends), no or several ``Host``, a header aiohttp
 would refuse, a repeated ``Authorization``; and whatever depends on more than the reading:
 a device restarting, an ``https_only`` device's redirect, any fault switched on, a reading
 that fails (aiohttp answers its error).
@@ -50,6 +50,8 @@ MAX_HEADERS = 100
 
 _REQUEST_LINE = re.compile(rb"GET (/[!-~]*) HTTP/1\.1")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Bytes aiohttp refuses in a head (control characters; CR and LF other than line ends).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 #: Headers that change how a request is framed or answered: never answered here.
 _FRAMING = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
@@ -119,11 +121,15 @@ class FastPath:
         if end < 0:
             return None
         end += 4
-        lines = data[at : end - 4].split(b"\r\n")
+        text = data[at : end - 4]
+        if _CONTROL.search(text) is not None:
+            return Head(end, None, False)  # aiohttp answers 400
+        lines = text.split(b"\r\n")
         line = _REQUEST_LINE.fullmatch(lines[0])
         reading = self.readings.get(line[1]) if line is not None else None
         headers: list[tuple[bytes, bytes]] = []
         authorization: bytes | None = None
+        hosts = 0
         for raw in lines[1:]:
             name, colon, value = raw.partition(b":")
             if not colon or _TOKEN.fullmatch(name) is None:
@@ -136,7 +142,11 @@ class FastPath:
                 if authorization is not None:
                     reading = None
                 authorization = value
+            elif lower == b"host":
+                hosts += 1
             headers.append((name, value))
+        if hosts != 1:  # HTTP/1.1 asks for one (aiohttp refuses a request without)
+            reading = None
         if reading is None or end - at > HEAD_LIMIT or len(headers) > MAX_HEADERS:
             return Head(end, None, end - at <= HEAD_LIMIT)
         auth = None if authorization is None else authorization.decode("utf-8", "surrogateescape")
