@@ -50,8 +50,8 @@ MAX_HEADERS = 100
 
 _REQUEST_LINE = re.compile(rb"GET (/[!-~]*) HTTP/1\.1")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: Bytes aiohttp refuses in a head (control characters; CR and LF other than line ends).
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+#: The bytes a head's lines may hold (no control character but HTAB; no bare CR or LF).
+_LINE_BYTES = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t"
 #: Headers that change how a request is framed or answered: never answered here.
 _FRAMING = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
@@ -122,8 +122,8 @@ class FastPath:
             return None
         end += 4
         text = data[at : end - 4]
-        if _CONTROL.search(text) is not None:
-            return Head(end, None, False)  # aiohttp answers 400
+        if text.replace(b"\r\n", b"").translate(None, _LINE_BYTES):
+            return Head(end, None, False)  # a control character: aiohttp answers 400
         lines = text.split(b"\r\n")
         line = _REQUEST_LINE.fullmatch(lines[0])
         reading = self.readings.get(line[1]) if line is not None else None
