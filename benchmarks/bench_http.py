@@ -6,7 +6,10 @@
     >= 0.8 on the default asyncio loop, >= 1.0 on uvloop, fresh headers). The load generator
     is ``wrk`` (Debian package ``wrk``) pinned to one core with ``taskset``; each server runs
     as its own ``python`` process pinned to the other core, on asyncio then on uvloop (the
-    simulator: ``serve --loop asyncio|uvloop``).
+    simulator: ``serve --loop asyncio|uvloop``). The simulator answers these readings on its
+    fast path (``simulator/api/fast.py``: straight from the request's bytes, with the same
+    answer, journal entry and metrics as through aiohttp); the hello-world goes through
+    aiohttp's whole request handling, as any aiohttp application does.
 
     How real clients authenticate: ``requests``' ``HTTPDigestAuth`` (like curl and most
     device clients) answers the first 401, then sends a *fresh* header on every request: the
