@@ -93,6 +93,7 @@ class _Channel:
     delivered_id: int = 0  # highest outbox id delivered in this run
     unflushed: int = 0  # delivered, not yet removed from the outbox
     failures: int = 0  # consecutive failed attempts to the receiver (drives the backoff)
+    window: payload.Window = field(default_factory=payload.Window)  # the next minutes' counts
 
 
 @dataclass
@@ -271,7 +272,7 @@ class Pusher:
                 skipped[dev_id] = due_count(ch.cursor, start, m)
                 ch.cursor = float(start)
             start, end = int(ch.cursor), interval_end(ch.cursor, m)
-            body = payload.stored_body(ch.device, start, end)
+            body = payload.stored_body(ch.device, start, end, ch.window)
             rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
             limits[dev_id] = limit
