@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from simulator.device import Device
-from simulator.model.bins import DayGrid, IntArray
+from simulator.model.bins import IntArray
 from simulator.model.counter import Counts
 from simulator.schema.scenario import DeviceConfig, PushConfig
 
@@ -83,9 +83,12 @@ def minute_rows(device: Device, start: int, end: int, window: Window | None) -> 
     """Each minute's ``[in, in adults, out, out adults]`` in ``[start, end)`` (from the
     device's ``window`` when given and the interval is within one local day)."""
     if window is not None and (window.holds(device, start, end) or window.fill(device, start, end)):
-        return window.rows[(start - window.start) // 60 : (end - window.start) // 60].tolist()
-    c = interval_counts(device, start, end)
-    return np.stack((c.in_, c.in_adults, c.out, c.out_adults), axis=1).tolist()
+        rows = window.rows[(start - window.start) // 60 : (end - window.start) // 60]
+    else:
+        c = interval_counts(device, start, end)
+        rows = np.stack((c.in_, c.in_adults, c.out, c.out_adults), axis=1)
+    minutes: list[list[int]] = rows.tolist()
+    return minutes
 
 
 def interval_counts(device: Device, start: int, end: int) -> Counts:
