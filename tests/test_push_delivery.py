@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -402,6 +403,25 @@ async def test_the_app_starts_and_stops_the_pusher(receiver: Receiver, ca_file: 
     clock.advance(60)  # stopped: nothing is produced any more
     await asyncio.sleep(0.1)
     assert fleet.pusher.stats("entrance").produced == 1 and len(receiver.requests) == 1
+
+
+async def test_a_stopped_pusher_leaves_the_garbage_collector_as_it_was(
+    receiver: Receiver, ca_file: str
+) -> None:
+    # Once the fleet's days are worked out they are kept out of the collector's scans;
+    # stopping gives them back, so a process that stops a fleet can reclaim it.
+    clock = SimClock(start=T0, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    frozen = gc.get_freeze_count()
+    await fleet.start()
+    try:
+        await until(lambda: gc.get_freeze_count() > frozen)
+        clock.advance(60)
+        await fleet.pusher.wait_idle()
+        assert len(receiver.requests) == 1
+    finally:
+        await fleet.stop()
+    assert gc.get_freeze_count() == 0
 
 
 async def test_delivery_log_is_bounded(

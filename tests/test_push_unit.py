@@ -137,6 +137,27 @@ def test_interval_counts_across_local_midnight() -> None:
     assert np.array_equal(c.in_, np.concatenate([before.in_[-30:], after.in_[:30]]))
 
 
+@pytest.mark.parametrize("per", ["minute", "interval"])
+def test_a_devices_window_writes_the_bodies_its_day_writes(per: str) -> None:
+    # A pusher reads a few minutes ahead into the device's window: each body is still the
+    # one written from the day itself, across local midnight (Kathmandu, UTC+5:45) and
+    # after a door action changes the minutes already read ahead.
+    fleet = device(PushConfig(url="https://127.0.0.1/p", measurements=per), tz="Asia/Kathmandu")
+    d = fleet.fleet.devices[0]
+    midnight = int(datetime(2024, 6, 5, tzinfo=ZoneInfo("Asia/Kathmandu")).timestamp())
+    window = pl.Window()
+    for start in range(midnight - 20 * 60, midnight + 20 * 60, 60):
+        assert pl.stored_body(d, start, start + 60, window) == pl.stored_body(d, start, start + 60)
+    noon = midnight + 12 * 3600
+    ahead = pl.stored_body(d, noon, noon + 300, window)
+    assert window.end > noon + 600  # read ahead: the next interval comes from the window
+    d.record("door", 0, noon + 300)  # closed from the next interval on
+    closed = pl.stored_body(d, noon + 300, noon + 600, window)
+    assert closed == pl.stored_body(d, noon + 300, noon + 600)
+    assert '"count": 0' in closed and ahead != closed.replace("13:05", "13:00")
+    assert any(f'"count": {n}' in ahead for n in range(1, 99))  # lunchtime: not vacuous
+
+
 def test_sensor_says_timeZone_and_the_os_version_by_default() -> None:
     fleet = device(PushConfig(url="https://127.0.0.1/p"))
     doc = json.loads(pl.stored_body(fleet.fleet.devices[0], int(T0), int(T0) + 60))
