@@ -459,6 +459,7 @@ async def serve(
         # collector's scans, so a request's short-lived objects are all it looks at.
         gc.collect()
         gc.freeze()
+        runtime.pusher.on_warm = gc.freeze  # and the pushing devices' days, once worked out
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

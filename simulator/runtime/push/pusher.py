@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -50,8 +49,8 @@ LOG_MIN = 16
 #: Wall seconds within which a delivered push is removed from the outbox (with the others
 #: delivered meanwhile, in one transaction); a crash in that time sends it again.
 FLUSH_S = 0.04
-#: Devices whose day :meth:`Pusher._warm` works out between two :func:`gc.freeze` calls.
-WARM_FREEZE = 500
+#: Devices whose day :meth:`Pusher._warm` works out between two calls of ``on_warm``.
+WARM_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +143,9 @@ class Pusher:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._booting: set[_Channel] = set()  # senders waiting for their device to boot
-        self._froze = False  # whether _warm froze the garbage collector's generations
+        #: Called after each batch of days :meth:`_warm` worked out: ``serve`` moves them out
+        #: of the garbage collector's scans there (a library user's process is left alone).
+        self.on_warm: Callable[[], None] | None = None
         clock.on_change(self._clock_moved)
         # Attempts under way, at most one per connection: the senders of a big fleet queue
         # here, so an attempt's ``timeout_s`` counts from when a connection is free for it.
@@ -187,15 +188,15 @@ class Pusher:
         device per turn of the loop: a fleet of 10,000 (about 1.2 ms a device) starts at
         once and keeps answering meanwhile; a boundary that comes first computes its own.
 
-        What this builds (the days, kept all day) is moved out of the garbage collector's
-        scans as it goes (:func:`gc.freeze`, undone by :meth:`stop`): otherwise each full
-        collection, at start-up and then every few thousand pushes, walks all of it.
+        ``on_warm`` is called after every WARM_BATCH devices and at the end: what this builds
+        (the days, kept all day) can then leave the garbage collector's scans (``serve``
+        freezes it; otherwise each full collection walks all of it).
         """
-        for k, ch in enumerate(list(self._channels.values()), 1):
+        channels = list(self._channels.values())
+        for k, ch in enumerate(channels, 1):
             ch.device.counts(ch.device.local_date(ch.cursor))
-            if k % WARM_FREEZE == 0 or k == len(self._channels):
-                gc.freeze()
-                self._froze = True
+            if self.on_warm is not None and (k % WARM_BATCH == 0 or k == len(channels)):
+                self.on_warm()
             await asyncio.sleep(0)
 
     async def stop(self) -> None:
@@ -212,9 +213,6 @@ class Pusher:
             self._flush_timer = None
         self.store_health.retry_at = 0.0  # one last try, whatever the backoff
         self._flush_acks()
-        if self._froze:  # what the fleet built may be collected again once it is garbage
-            gc.unfreeze()
-            self._froze = False
         if self._session is not None:
             await self._session.close()
             self._session = None
