@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aiohttp import __version__ as aiohttp_version
 from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.web_log import AccessLogger
@@ -210,6 +211,28 @@ class ConnectionGuard:
                 self._waiting[conn] = None
             elif phase == BODY:
                 self._reading[conn] = None
+
+
+#: What the fast path reads of aiohttp's connection handler (its own state, not API): with
+#: an aiohttp that lacks any of it, every request goes through aiohttp.
+AIOHTTP_STATE = (
+    "_messages",
+    "_close",
+    "_force_close",
+    "_paused",
+    "_keepalive_timeout",
+    "_next_keepalive_close_time",
+)
+
+
+def fast_path_supported() -> bool:
+    """Whether this aiohttp's connection handler has the state the fast path reads."""
+    return all(hasattr(web.RequestHandler, name) for name in AIOHTTP_STATE)
+
+
+FAST = fast_path_supported()
+if not FAST:
+    log.debug("aiohttp %s: readings are answered through aiohttp (no fast path)", aiohttp_version)
 
 
 class GuardedHandler(web.RequestHandler):
@@ -684,7 +707,7 @@ async def serve_fleet(
         "access_log": access_log,
         "access_log_format": access_log_format,
         # readings answered from the bytes; not when each request is to be access-logged
-        "fast": FastPath(runner.app) if fast_path and access_log is None else None,
+        "fast": FastPath(runner.app) if fast_path and access_log is None and FAST else None,
     }
     chosen = list(fleet.served if devices is None else devices)
     try:

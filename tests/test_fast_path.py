@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from simulator import server
 from simulator.api.fast import FastPath
 from simulator.api.metrics import METRICS
 from simulator.runtime.runtime import Runtime
 from simulator.schema.scenario import AuthConfig, DeviceConfig, Scenario
 from simulator.schema.timeline import RebootEvent
-from simulator.server import Limits, ServedFleet, serve_fleet
+from simulator.server import Limits, ServedFleet, fast_path_supported, serve_fleet
 from tests.conftest import make_fleet
 
 SCENARIO = Scenario(
@@ -332,3 +333,20 @@ async def test_odd_request_heads_answer_as_through_aiohttp(
             return out
 
     await both_ways(talk, monkeypatch)
+
+
+def test_the_installed_aiohttp_has_what_the_fast_path_reads() -> None:
+    # Without it every request would silently go through aiohttp (still right, but slow).
+    assert fast_path_supported()
+
+
+async def test_without_the_fast_path_aiohttp_answers_readings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "FAST", False)  # as with an aiohttp lacking that state
+    calls: list[object] = []
+    monkeypatch.setattr(FastPath, "answer", lambda *a: calls.append(a))
+    async with served(True) as fleet, connect(fleet, "door") as c:
+        await c.send(c.request(OCC))
+        assert b'"occupancy"' in (await c.send(c.request(OCC, "root")))[0]
+    assert calls == []
