@@ -23,10 +23,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import __version__ as aiohttp_version
-from aiohttp import web
+from aiohttp import web, web_protocol
+from aiohttp.http import HttpVersion11
 from aiohttp.streams import StreamReader
 from aiohttp.web_log import AccessLogger
 
+from simulator.api import apache
 from simulator.api.app import create_app
 from simulator.api.fast import PARTIAL_LIMIT, FastPath
 from simulator.api.https import HTTPS
@@ -51,11 +53,12 @@ RESERVED_FILES = 64
 REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\nServer: Apache\r\n"
     b"Content-Type: text/html; charset=iso-8859-1\r\n"
-    b"Connection: close\r\nContent-Length: 221\r\n\r\n"
-    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
-    b"<title>408 Request Timeout</title>\n</head><body>\n<h1>Request Timeout</h1>\n"
-    b"<p>Server timeout waiting for the HTTP request from the client.</p>\n</body></html>\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%b"
+    % (len(apache.page(408)), apache.page(408).encode("latin-1"))
 )
+#: The request aiohttp builds for bytes it cannot read as one, answered in HTTP/1.1 as
+#: Apache answers (aiohttp's own placeholder says HTTP/1.0).
+UNREADABLE = web_protocol.ERROR._replace(version=HttpVersion11)
 
 # What a connection is doing, for its read deadline.
 WAITING = 0  # for (the rest of) a request's headers: header timeout, or keep-alive if no byte
@@ -375,6 +378,26 @@ class GuardedHandler(web.RequestHandler):
             self._t0, self._got = self._loop.time(), 0
             self._deadline = self._t0 + self._guard.limits.body_timeout
             self._set_phase(BODY)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A request that could not be read, or a failure outside the device's own handling:
+        Apache's page (400 or 500) and the connection closed; the details go to the log."""
+        if status >= 500:
+            log.error("failure answering %s %s", request.method, request.path, exc_info=exc)
+        else:
+            log.debug("unreadable request from %s: %s", self.peername, message or exc)
+        if request.writer.output_size > 0:  # an answer is part-way out: nothing more to say
+            raise ConnectionError("the answer was being sent: the connection is closed")
+        resp = apache.error(500 if status >= 500 else 400, request.method)
+        resp.headers["Server"] = apache.SERVER
+        resp.force_close()
+        return resp
 
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
@@ -734,12 +757,15 @@ async def serve_fleet(
 
 
 def _tell_requests(runner: web.AppRunner) -> None:
-    """Tell each guarded connection when a request's headers are complete."""
+    """Tell each guarded connection when a request's headers are complete (and answer an
+    unreadable one in HTTP/1.1)."""
     server = runner.server
     assert server is not None
     make = server.request_factory
 
     def factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+        if message is web_protocol.ERROR:
+            message = UNREADABLE
         request = make(message, payload, protocol, writer, task)
         if isinstance(protocol, GuardedHandler):
             protocol.request_started(request)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
+from simulator.api import app as app_module
 from simulator.schema.scenario import DeviceConfig, Scenario
+from simulator.server import serve_fleet
 from tests.conftest import ClientFactory, make_fleet
 
 Client = TestClient[Any, Any]
@@ -95,3 +101,61 @@ async def test_the_control_plane_keeps_its_json_errors(client_for: ClientFactory
     r = await client.get("/sim/v1/clock")  # no token
     assert (r.status, r.headers["Content-Type"]) == (401, "application/json")
     assert "control token" in (await r.json())["error"]["message"]
+
+
+BAD_REQUEST = (
+    DOCTYPE + "<title>400 Bad Request</title>\n</head><body>\n<h1>Bad Request</h1>\n"
+    "<p>Your browser sent a request that this server could not understand.<br />\n</p>\n"
+    "</body></html>\n"
+).encode()
+UNREADABLE = [
+    b"GET /a3dpc/api/occupancy HTTP/1.1\r\n\r\n",  # no Host
+    b"GET /a3dpc/api/occupancy HTTP/1.1\r\nHost: d\r\nX-A: \x01\r\n\r\n",
+    b"BLAH\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: d\r\nX(A): 1\r\n\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: d\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n\r\n",  # TLS to HTTP
+]
+
+
+@pytest.mark.parametrize("head", UNREADABLE, ids=range(len(UNREADABLE)))
+async def test_a_request_the_server_cannot_read_gets_apaches_400(
+    head: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = await serve_fleet(make_fleet(), "127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection(*served.addresses["entrance"][0])
+        writer.write(head)
+        answer = await asyncio.wait_for(reader.read(), 10)  # then the connection is closed
+        writer.close()
+    finally:
+        await served.cleanup()
+    status, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert b"\r\nServer: Apache" in b"\r\n" + headers
+    assert b"Content-Type: text/html; charset=iso-8859-1" in headers
+    assert b"Connection: close" in headers
+    assert body == BAD_REQUEST
+    assert b"aiohttp" not in answer and b"Python" not in answer
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # no traceback
+
+
+async def test_a_failure_outside_the_devices_handlers_is_apaches_500(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(app_module.metrics, "timed_control", broken)
+    served = await serve_fleet(make_fleet(), "127.0.0.1", 0, fast_path=False)
+    try:
+        url = served.url("entrance") + "/sim/v1/health"
+        async with aiohttp.ClientSession() as s, s.get(url) as r:
+            status, server, text = r.status, r.headers["Server"], await r.text()
+    finally:
+        await served.cleanup()
+    assert (status, server) == (500, "Apache")
+    assert text.startswith(DOCTYPE + "<title>500 Internal Server Error</title>")
+    assert "a defect" not in text and "Traceback" not in text
+    assert any("a defect" in str(r.exc_info) for r in caplog.records)  # the log has it

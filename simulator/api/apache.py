@@ -20,6 +20,10 @@ JSON = "application/json"  # UTF-8 by definition (RFC 8259): no charset paramete
 #: ``{url}`` where a redirect sends it)
 PAGES: dict[int, tuple[str, str]] = {
     302: ("Found", '<p>The document has moved <a href="{url}">here</a>.</p>\n'),
+    400: (
+        "Bad Request",
+        "<p>Your browser sent a request that this server could not understand.<br />\n</p>\n",
+    ),
     401: (
         "Unauthorized",
         "<p>This server could not verify that you\nare authorized to access the document\n"
@@ -31,6 +35,18 @@ PAGES: dict[int, tuple[str, str]] = {
     405: (
         "Method Not Allowed",
         "<p>The requested method {method} is not allowed for this URL.</p>\n",
+    ),
+    408: (
+        "Request Timeout",
+        "<p>Server timeout waiting for the HTTP request from the client.</p>\n",
+    ),
+    500: (
+        "Internal Server Error",
+        "<p>The server encountered an internal error or\nmisconfiguration and was unable to "
+        "complete\nyour request.</p>\n<p>Please contact the server administrator at \n "
+        "you@example.com to inform them of the time this error occurred,\n and the actions "
+        "you performed just before this error.</p>\n<p>More information about this error "
+        "may be available\nin the server error log.</p>\n",
     ),
 }
 
