@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from requests.auth import HTTPDigestAuth
+from requests.utils import parse_dict_header
 
 from simulator.server import Limits, Throttle, parse_read_timeout
 from tests.serve_ready import Served, serve_ready
@@ -90,6 +91,27 @@ def test_a_slow_body_gets_408_from_the_handler(short: Served) -> None:
         )
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+def test_a_slow_body_to_a_device_gets_apaches_408_page(short: Served) -> None:
+    url = short.url() + "/axis-cgi/a3dpc.cgi"
+    digest = HTTPDigestAuth("root", "pass")
+    digest.init_per_thread_state()
+    challenge = requests.post(url, timeout=10).headers["WWW-Authenticate"]
+    digest._thread_local.chal = parse_dict_header(challenge.removeprefix("Digest "))
+    header = digest.build_digest_header("POST", url) or ""
+    with connect(short.url()) as sock:
+        sock.sendall(
+            b"POST /axis-cgi/a3dpc.cgi HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: {header}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"method\": "
+        )  # credentials are good: the handler waits for the rest of the body
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"\r\nServer: Apache\r\n" in answer
+    assert answer.endswith(
+        b"<p>Server timeout waiting for the HTTP request from the client.</p>\n</body></html>\n"
+    )
 
 
 def test_a_kept_alive_connection_closes_after_the_keep_alive_timeout(short: Served) -> None:
