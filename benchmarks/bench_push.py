@@ -182,7 +182,7 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
         clock.set_speed(0)
         sim_end = clock.now()
         produce_wall = time.perf_counter() - w0
-        await pusher.wait_idle(timeout=120)
+        await pusher.wait_idle(timeout=args.drain)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     finally:
         await fleet.stop()
@@ -270,6 +270,9 @@ def main() -> None:
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=30.0, help="wall seconds of pushing")
     p.add_argument("--speed", type=float, default=60.0)
+    p.add_argument(
+        "--drain", type=float, default=120, help="wall s allowed to deliver the backlog after"
+    )
     p.add_argument("--baseline", type=int, default=3000, help="POSTs in the baseline")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
