@@ -104,7 +104,7 @@ def test_a_slow_body_to_a_device_gets_apaches_408_page(short: Served) -> None:
         sock.sendall(
             b"POST /axis-cgi/a3dpc.cgi HTTP/1.1\r\nHost: x\r\n"
             + f"Authorization: {header}\r\n".encode()
-            + b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"method\": "
+            + b'Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"method": '
         )  # credentials are good: the handler waits for the rest of the body
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
