@@ -56,3 +56,23 @@ def test_fast_path_equals_afresh_for_site_doors() -> None:
 def test_estimation_off() -> None:
     cfg = DeviceConfig(occupancy=OccupancyConfig(estimation=False))
     check(make_fleet(Scenario(devices=[cfg])).fleet.devices[0])
+
+
+def test_readings_within_a_minute_agree_with_afresh_before_and_after_an_adjustment() -> None:
+    # Readings of one minute share what the minute needs of the day (memoised); an
+    # adjustment recorded once that memo is warm must still be seen at once.
+    fleet = make_fleet()
+    device = fleet.fleet.devices[0]
+    start = device.grid(device.local_date(T0)).start
+    busy = [start + 60 * m + s for m in range(660, 700) for s in range(0, 60, 5)]
+
+    def agree() -> None:
+        for t in busy:
+            device.clock.set(t)
+            assert device._compute_realtime(t) == device._realtime_afresh(t), t
+
+    agree()
+    fleet.store.add(Action(device.id, start + 60 * 670 + 20, "adjust", 55))
+    agree()
+    fleet.store.add(Action(device.id, start + 60 * 690 + 0.5, "adjust", 3))
+    agree()

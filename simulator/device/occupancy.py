@@ -37,6 +37,20 @@ class Realtime:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Minute:
+    """What a reading needs of its minute, the same all minute long (a few numbers: a fleet
+    keeps one per device it was asked about, rather than unpacking its day per reading)."""
+
+    start: float  # epoch time of the reset window's first minute
+    since: int  # index of the reset the totals count from
+    pos: int  # index of the minute in the window
+    in_before: int  # the site's counts in from ``since`` up to the minute
+    out_before: int
+    occ_before: int  # the estimate at the end of the minute before
+    doors: tuple[tuple[int, int], ...]  # each door's in and out in the whole minute
+
+
 class Occupancy(DeviceCounts):
     """Occupancy at each minute end (in − out over the site's doors, restarted at the daily
     reset and at adjustments on the site's primary) and the real-time reading."""
@@ -44,6 +58,7 @@ class Occupancy(DeviceCounts):
     # Memos, keyed by what they depend on (see :meth:`site_revision`).
     _realtime: tuple[Hashable, Realtime] | None = None
     _day_window: tuple[Hashable, float, int, frozenset[int], PackedArray] | None = None
+    _minute: tuple[Hashable, Minute | None] | None = None
 
     @property
     def _reset_minute(self) -> int:
@@ -152,35 +167,36 @@ class Occupancy(DeviceCounts):
         return Window(memo[1], memo[2], occ, in_, out, memo[3])
 
     def _compute_realtime(self, t: float) -> Realtime:
-        """The reading at ``t``: the day's whole-day window (memoised), the partial current
-        minute, and the walk from the latest adjustment; in a reset's minute, afresh.
+        """The reading at ``t``: what its minute needs of the day (memoised for the minute),
+        the partial current minute, and the walk from the latest adjustment; in a reset's
+        minute, afresh.
 
         Only the latest adjustment at or before ``t`` matters, so the work does not grow
         with the number of adjustments."""
         day = self.local_date(t)
         grid = self.grid(day)
-        w = self._base_window(day)
         i = min(grid.index_of(t), grid.n - 1)
-        pos = w.offset + i
-        if pos in w.restarts:
+        key = (day, i, self.site_revision())
+        memo = self._minute
+        if memo is None or memo[0] != key:
+            memo = self._minute = (key, self._minute_of(day, i))
+        m = memo[1]
+        if m is None:
             return self._realtime_afresh(t)
         # Minute ends before ``pos`` are the same whenever observed; the current minute holds
         # each door's counts so far (``partial``), and the estimate steps from the minute before.
         f = grid.minute_of(t)
         part_in = part_out = 0
-        for door in self.site.doors:
-            c = door.counts(day)
-            part_in += math.floor(int(c.in_[i]) * f + 1e-9)
-            part_out += math.floor(int(c.out[i]) * f + 1e-9)
-        reset = w.offset + self._reset_index(grid)
-        since = reset if pos >= reset else 0  # the window starts at the reset before today's
-        total_in = int(w.in_[since:pos].sum()) + part_in
-        total_out = int(w.out[since:pos].sum()) + part_out
+        for door_in, door_out in m.doors:
+            part_in += math.floor(door_in * f + 1e-9)
+            part_out += math.floor(door_out * f + 1e-9)
+        total_in, total_out = m.in_before + part_in, m.out_before + part_out
         if not self.cfg.occupancy.estimation:
             return Realtime(0, total_in, total_out, t)
-        before = int(w.occ[pos - 1]) if pos > 0 else 0
+        before = m.occ_before
         last = self.store.last(self.site.primary_id, "adjust", t)
-        if last is not None and last.at >= w.start + 60 * since:
+        if last is not None and last.at >= m.start + 60 * m.since:
+            w, pos = self._base_window(day), m.pos
             k = int((last.at - w.start) // 60)
             skip_in = int(partial(w.in_[k : k + 1], ((last.at - w.start) % 60) / 60)[0])
             skip_out = int(partial(w.out[k : k + 1], ((last.at - w.start) % 60) / 60)[0])
@@ -193,6 +209,30 @@ class Occupancy(DeviceCounts):
             before = int(x[-1] - min(0, int(x.min())))
         value = max(0, before + part_in - part_out)
         return Realtime(value, total_in, total_out, t)
+
+    def _minute_of(self, day: date, i: int) -> Minute | None:
+        """What a reading in minute ``i`` of ``day`` needs of the day (None: the estimate
+        restarts in that minute, the reading is made afresh)."""
+        grid = self.grid(day)
+        w = self._base_window(day)
+        pos = w.offset + i
+        if pos in w.restarts:
+            return None
+        reset = w.offset + self._reset_index(grid)
+        since = reset if pos >= reset else 0  # the window starts at the reset before today's
+        doors = []
+        for door in self.site.doors:
+            c = door.counts(day)
+            doors.append((int(c.in_[i]), int(c.out[i])))
+        return Minute(
+            start=w.start,
+            since=since,
+            pos=pos,
+            in_before=int(w.in_[since:pos].sum()),
+            out_before=int(w.out[since:pos].sum()),
+            occ_before=int(w.occ[pos - 1]) if pos > 0 else 0,
+            doors=tuple(doors),
+        )
 
     def _realtime_afresh(self, t: float) -> Realtime:
         """The reading at ``t`` from the counts observed at ``t`` (no memo)."""
