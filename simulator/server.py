@@ -30,7 +30,7 @@ from aiohttp.web_log import AccessLogger
 
 from simulator.api import apache
 from simulator.api.app import create_app
-from simulator.api.fast import PARTIAL_LIMIT, FastPath
+from simulator.api.fast import FastPath
 from simulator.api.https import HTTPS
 from simulator.api.metrics import METRICS
 from simulator.device import Device
@@ -328,7 +328,7 @@ class GuardedHandler(web.RequestHandler):
         while at < size:
             head = fast.scan(data, at)
             if head is None:
-                if size - at > PARTIAL_LIMIT:
+                if not fast.may_end(data, at):
                     self._clean = False
                     break
                 self._partial = data[at:]

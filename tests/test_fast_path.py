@@ -316,19 +316,22 @@ ODD_HEADS = [
     b"GET /a3dpc/api/occ%75pancy HTTP/1.1\r\nHost: d\r\n\r\n",
     b"GET /a3dpc/api/occupancy\x00 HTTP/1.1\r\nHost: d\r\n\r\n",
     b"GET /a3dpc/api/occupancy HTTP/1.1\r\nhOST: d\r\nconnection: Keep-Alive\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32),  # TLS to the HTTP port
+    b"GET /a3dpc/api/occupancy HTTP/1.1\r\nHost: d\n",  # a bare LF in an unfinished head
 ]
 
 
+@pytest.mark.parametrize("alone", [False, True], ids=["then-a-reading", "alone"])
 @pytest.mark.parametrize("head", ODD_HEADS, ids=range(len(ODD_HEADS)))
 async def test_odd_request_heads_answer_as_through_aiohttp(
-    head: bytes, monkeypatch: pytest.MonkeyPatch
+    head: bytes, alone: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def talk(fleet: ServedFleet) -> list[bytes]:
         async with connect(fleet, "door") as c:
-            c.writer.write(head + c.request(OCC))  # and a reading behind it, if still open
+            c.writer.write(head + (b"" if alone else c.request(OCC)))  # a reading behind it
             out = []
             with contextlib.suppress(asyncio.IncompleteReadError, ConnectionResetError):
-                for _ in range(2):
+                for _ in range(1 if alone else 2):
                     out.append(await c.answer())
             return out
 

@@ -152,6 +152,15 @@ class FastPath:
         auth = None if authorization is None else authorization.decode("utf-8", "surrogateescape")
         return Head(end, reading, True, tuple(headers), auth)
 
+    def may_end(self, data: bytes, at: int) -> bool:
+        """Whether the start of a head from ``at`` may still become one answered here: not
+        too long, and no byte that makes it aiohttp's (a bare LF ends lines for aiohttp)."""
+        part = data[at:]
+        if len(part) > PARTIAL_LIMIT:
+            return False
+        part = part.removesuffix(b"\r")  # the CR of a CRLF whose LF is still to come
+        return not part.replace(b"\r\n", b"").translate(None, _LINE_BYTES)
+
     def ends_clean(self, data: bytes, at: int) -> bool:
         """Whether ``data`` from ``at`` is whole bodiless requests (aiohttp's parser ends clean)."""
         size = len(data)
