@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from simulator.api.a3dpc import local_iso, realtime_body
 from simulator.device import Device
+from simulator.device.occupancy import Realtime
 from simulator.schema.load import load_scenario
 from simulator.schema.scenario import DeviceConfig, OccupancyConfig, Scenario
 from simulator.store import Action
@@ -76,3 +79,26 @@ def test_readings_within_a_minute_agree_with_afresh_before_and_after_an_adjustme
     agree()
     fleet.store.add(Action(device.id, start + 60 * 690 + 0.5, "adjust", 3))
     agree()
+
+
+def test_the_occupancy_body_is_what_json_dumps_writes() -> None:
+    # The body is formatted directly; it must stay byte for byte json.dumps's document.
+    fleet = make_fleet(load_scenario(ROOT / "scenarios" / "mall.yaml"), at=1733140800.0)
+    device = fleet.fleet.by_id["parking"]
+    rng = np.random.default_rng(5)
+    for occupancy, total_in, total_out, at in zip(
+        [0, 7, 999_999, 10**12],
+        [0, 12, 345_678, 10**15],
+        [0, 5, 345_600, 1],
+        [0.0, 1.5e9, 1.7e9, 4e9],
+        strict=True,
+    ):
+        r = Realtime(occupancy, total_in, total_out, at + float(rng.integers(0, 86400)))
+        doc = {
+            "occupancy": occupancy,
+            "serial": device.mac,
+            "timestamp": local_iso(device, r.at),
+            "total_in": total_in,
+            "total_out": total_out,
+        }
+        assert realtime_body(device, r) == json.dumps(doc).encode()

@@ -145,10 +145,11 @@ class Occupancy(DeviceCounts):
         """Occupancy now, and the in/out totals since the last daily reset (to the second)."""
         t = on_grid(now)
         adjusted = self.store.kind_revision(self.site.primary_id, "adjust")
-        key = (t, self.site_revision(), adjusted)
+        revision = self.site_revision()
+        key = (t, revision, adjusted)
         if self._realtime is not None and self._realtime[0] == key:
             return self._realtime[1]
-        result = self._compute_realtime(t)
+        result = self._compute_realtime(t, revision)
         self._realtime = (key, result)
         return result
 
@@ -166,17 +167,17 @@ class Occupancy(DeviceCounts):
         occ, in_, out = unpack(memo[4])
         return Window(memo[1], memo[2], occ, in_, out, memo[3])
 
-    def _compute_realtime(self, t: float) -> Realtime:
+    def _compute_realtime(self, t: float, revision: Hashable | None = None) -> Realtime:
         """The reading at ``t``: what its minute needs of the day (memoised for the minute),
         the partial current minute, and the walk from the latest adjustment; in a reset's
         minute, afresh.
 
         Only the latest adjustment at or before ``t`` matters, so the work does not grow
-        with the number of adjustments."""
+        with the number of adjustments. ``revision``: :meth:`site_revision`, if known."""
         day = self.local_date(t)
         grid = self.grid(day)
         i = min(grid.index_of(t), grid.n - 1)
-        key = (day, i, self.site_revision())
+        key = (day, i, self.site_revision() if revision is None else revision)
         memo = self._minute
         if memo is None or memo[0] != key:
             memo = self._minute = (key, self._minute_of(day, i))
