@@ -614,3 +614,42 @@ async def test_waiting_for_a_free_connection_does_not_count_against_the_timeout(
     await fleet.pusher.wait_idle()
     assert [fleet.pusher.stats(d.id).failed_attempts for d in devices] == [0, 0, 0]
     assert len(receiver.requests) == 3
+
+
+async def test_production_is_spread_over_turns_of_the_loop(
+    receiver: Receiver, ca_file: str, running: list[Runtime]
+) -> None:
+    # Past local midnight every device works out its new day (about 1 ms each): a batch is
+    # bounded in wall time too, so thousands of devices never hold the loop for seconds.
+    # With no time at all allowed, each batch is one interval, and nothing is lost.
+    cfg = PushConfig(url=receiver.url, ca_file=ca_file, interval_minutes=1, **FAST)
+    devices = [
+        DeviceConfig(
+            id=f"door-{k}", serial=f"ACCC8E0000{k:02X}", timezone="Europe/Stockholm", push=cfg
+        )
+        for k in range(12)
+    ]
+    clock = SimClock(start=T0, speed=0)
+    fleet = Runtime(Scenario(seed=7, devices=devices), clock)
+    running.append(fleet)
+    fleet.pusher.batch_s = 0.0
+    sizes: list[int] = []
+    produce = fleet.pusher.produce_due
+
+    def spy(lane: Any, t: float) -> int:
+        sizes.append(produce(lane, t))
+        return sizes[-1]
+
+    fleet.pusher.produce_due = spy  # type: ignore[method-assign]
+    await fleet.start()
+    clock.advance(3 * 60)  # three intervals of each device fall due at once
+    await until(lambda: len(receiver.requests) == 36)
+    assert max(sizes) == 1 and sum(sizes) == 36
+    for k in range(12):
+        serial = f"accc8e0000{k:02x}"
+        froms = [
+            r.doc["data"]["utcFrom"]
+            for r in receiver.requests
+            if r.doc["sensor"]["serial"] == serial
+        ]
+        assert froms == minutes(BOUNDARY, 3)

@@ -22,7 +22,7 @@ class Done:
 class Log:
     """A fake timeline and push that write down what they were asked, in order."""
 
-    batch = 10
+    batch_full = False
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Hashable]] = []

@@ -72,7 +72,7 @@ class EventSource(Protocol[A]):
 class Producer(Protocol):
     """The push's side: produce the boundaries due (popped from its lane) up to a time."""
 
-    batch: int  # intervals produced at most in one store transaction
+    batch_full: bool  # the last production stopped at its batch's limit (more may be due)
 
     def produce_due(self, lane: Lane, t: float) -> int:
         """Produce intervals due by ``t``; 0 when the store cannot be written now."""
@@ -222,7 +222,7 @@ class Scheduler(Generic[A]):
                 n = self.producer.produce_due(self.push, min(t, self._next_event(t)))
                 if n == 0:
                     skip_push = True  # retried after the store's backoff
-                elif one_batch and n >= self.producer.batch:
+                elif one_batch and self.producer.batch_full:
                     self._more = True
                     break
                 continue

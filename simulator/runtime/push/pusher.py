@@ -49,6 +49,10 @@ LOG_MIN = 16
 #: Wall seconds within which a delivered push is removed from the outbox (with the others
 #: delivered meanwhile, in one transaction); a crash in that time sends it again.
 FLUSH_S = 0.04
+#: Wall seconds one batch of production may take: past local midnight each device works out
+#: its new day (about 1 ms), and 2,000 at once would hold the loop (and every answer) for
+#: seconds; the rest of what is due is produced in the next turns of the loop.
+BATCH_S = 0.02
 #: Devices whose day :meth:`Pusher._warm` works out between two calls of ``on_warm``.
 WARM_BATCH = 500
 
@@ -120,12 +124,17 @@ class Pusher:
         *,
         log_size: int = 1000,
         batch: int = 2000,
+        batch_s: float = BATCH_S,
         connections: int = 100,
     ) -> None:
         self.clock = clock
         self.store = store
         self.seed = seed
         self.batch = batch
+        self.batch_s = batch_s
+        #: Whether the last :meth:`produce_due` stopped at its batch's size or time, with
+        #: intervals perhaps still due (the scheduler's task lets the loop turn, then goes on).
+        self.batch_full = False
         self.connections = connections
         self._channels: dict[str, _Channel] = {}
         pushing = sum(1 for d in devices if d.cfg.push is not None)
@@ -261,7 +270,8 @@ class Pusher:
 
     # ---- production --------------------------------------------------------------------
     def produce_due(self, lane: Lane, t: float) -> int:
-        """Write every interval that has ended by ``t`` to the outbox (up to a batch).
+        """Write every interval that has ended by ``t`` to the outbox (up to a batch: at
+        most ``batch`` intervals, ``batch_s`` wall seconds).
 
         The due boundaries are popped from ``lane`` (the scheduler's push lane) and the next
         ones scheduled there. Cursors move only once the outbox commit succeeded: after a
@@ -275,7 +285,14 @@ class Pusher:
         cursors: dict[str, float] = {}
         limits: dict[str, int] = {}
         skipped: dict[str, int] = {}
-        while len(rows) < self.batch and (key := lane.pop_due(t)) is not None:
+        self.batch_full = False
+        deadline = time.perf_counter() + self.batch_s
+        while True:
+            if len(rows) >= self.batch or (rows and time.perf_counter() > deadline):
+                self.batch_full = True
+                break
+            if (key := lane.pop_due(t)) is None:
+                break
             dev_id = str(key)
             ch = self._channels[dev_id]
             before.setdefault(dev_id, ch.cursor)
