@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace, url: str, ca_file: str, db: Path) -> Non
     gc.collect()  # as ``serve`` does once the fleet is built and started
     gc.freeze()
     fleet.pusher.on_warm = gc.freeze
-    while len(fleet.fleet.cache) < args.devices:  # the day's counts, worked out after start
+    while pusher.warming:  # each device's day and the next, worked out after start
         await asyncio.sleep(0.05)
     startup_cpu, startup_wall = time.process_time() - s0, time.perf_counter() - sw0
     clock.set_speed(args.speed)

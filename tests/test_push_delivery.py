@@ -6,7 +6,7 @@ import asyncio
 import gc
 import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -653,3 +653,36 @@ async def test_production_is_spread_over_turns_of_the_loop(
             if r.doc["sensor"]["serial"] == serial
         ]
         assert froms == minutes(BOUNDARY, 3)
+
+
+async def test_a_pushing_devices_next_day_is_ready_before_its_midnight(
+    receiver: Receiver, ca_file: str, running: list[Runtime]
+) -> None:
+    # Worked out ahead, one device per turn of the loop: at local midnight the production
+    # of the new day's first interval finds the day ready (no day to work out then), and
+    # the day after is worked out in turn.
+    midnight = datetime(2024, 6, 6, 22, 0, tzinfo=UTC).timestamp()  # 00:00 in Stockholm
+    clock = SimClock(start=midnight - 150, speed=0)
+    fleet = make_fleet(receiver.url, clock, ca_file=ca_file)
+    running.append(fleet)
+    device = fleet.fleet.devices[0]
+    await fleet.start()
+    await until(lambda: not fleet.pusher.warming)
+    today = device.local_date(clock.now())
+    tomorrow, after = today + timedelta(days=1), today + timedelta(days=2)
+    cached = fleet.fleet.cache
+    assert (device.index, today, device.revision()) in cached
+    assert (device.index, tomorrow, device.revision()) in cached
+    computed: list[list[date]] = []
+    compute = device._compute
+
+    def spy(days: list[date]) -> Any:
+        computed.append(days)
+        return compute(days)
+
+    device._compute = spy  # type: ignore[method-assign]
+    clock.advance(260)  # 00:01:50: the intervals up to 00:01 are produced, the new day's first too
+    await until(lambda: fleet.pusher.stats("entrance").produced == 4)
+    await until(lambda: not fleet.pusher.warming)
+    assert computed == [[after]]  # only the day after, by the warm task
+    assert (device.index, after, device.revision()) in cached

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 import numpy as np
@@ -100,6 +101,10 @@ class _Channel:
     unflushed: int = 0  # delivered, not yet removed from the outbox
     failures: int = 0  # consecutive failed attempts to the receiver (drives the backoff)
     window: payload.Window = field(default_factory=payload.Window)  # the next minutes' counts
+    #: Epoch time from which the day after the one warmed is to be worked out (the warm
+    #: task keeps a device's next day ready before its local midnight); queued: it is due.
+    warm_from: float = 0.0
+    queued: bool = False
 
 
 @dataclass
@@ -155,6 +160,10 @@ class Pusher:
         #: Called after each batch of days :meth:`_warm` worked out: ``serve`` moves them out
         #: of the garbage collector's scans there (a library user's process is left alone).
         self.on_warm: Callable[[], None] | None = None
+        #: Work out each device's next day ahead (False: at its first interval, at midnight).
+        self.warm_ahead = True
+        self._warm_queue: deque[_Channel] = deque()
+        self._warm_wake = asyncio.Event()
         clock.on_change(self._clock_moved)
         # Attempts under way, at most one per connection: the senders of a big fleet queue
         # here, so an attempt's ``timeout_s`` counts from when a connection is free for it.
@@ -188,25 +197,50 @@ class Pusher:
         connector = aiohttp.TCPConnector(limit=self.connections)
         self._slots = asyncio.Semaphore(self.connections)
         self._session = aiohttp.ClientSession(connector=connector)
+        self._warm_wake = asyncio.Event()
+        self._warm_queue = deque(self._channels.values())
+        for ch in self._warm_queue:
+            ch.queued = True
         self._tasks.append(asyncio.create_task(self._warm(), name="push-warm"))
         for ch in self._channels.values():
             self._tasks.append(asyncio.create_task(self._send(ch), name=f"push-{ch.device.id}"))
 
-    async def _warm(self) -> None:
-        """Work out each pushing device's day now rather than at its first boundary, one
-        device per turn of the loop: a fleet of 10,000 (about 1.2 ms a device) starts at
-        once and keeps answering meanwhile; a boundary that comes first computes its own.
+    @property
+    def warming(self) -> bool:
+        """Whether days are waiting to be worked out (at start: every device's)."""
+        return bool(self._warm_queue)
 
-        ``on_warm`` is called after every WARM_BATCH devices and at the end: what this builds
-        (the days, kept all day) can then leave the garbage collector's scans (``serve``
-        freezes it; otherwise each full collection walks all of it).
+    async def _warm(self) -> None:
+        """Work out each pushing device's day (and the next) before its boundaries need
+        them, one device per turn of the loop: a fleet of 10,000 (about 1.3 ms a device)
+        starts at once and keeps answering meanwhile, and its local midnight finds the new
+        day ready rather than 10,000 days to work out in the production of the first minute;
+        a boundary that comes first computes its own.
+
+        A device is queued again when its production reaches the day worked out ahead.
+        ``on_warm`` is called after every WARM_BATCH devices of the start and at its end:
+        what this builds (the days, kept all day) can then leave the garbage collector's
+        scans (``serve`` freezes it; otherwise each full collection walks all of it).
         """
-        channels = list(self._channels.values())
-        for k, ch in enumerate(channels, 1):
-            ch.device.counts(ch.device.local_date(ch.cursor))
-            if self.on_warm is not None and (k % WARM_BATCH == 0 or k == len(channels)):
-                self.on_warm()
-            await asyncio.sleep(0)
+        first, k = len(self._warm_queue), 0
+        while True:
+            while self._warm_queue:
+                ch = self._warm_queue.popleft()
+                ch.queued = False
+                device = ch.device
+                day = device.local_date(ch.cursor)
+                if self.warm_ahead:
+                    device.prefetch([day, day + timedelta(days=1)])
+                    ch.warm_from = float(device.grid(day + timedelta(days=1)).start)
+                else:
+                    device.counts(day)
+                    ch.warm_from = float("inf")
+                k += 1
+                if self.on_warm is not None and k <= first and (k % WARM_BATCH == 0 or k == first):
+                    self.on_warm()
+                await asyncio.sleep(0)
+            self._warm_wake.clear()
+            await self._warm_wake.wait()
 
     async def stop(self) -> None:
         """Stop the senders, record what was delivered, close the connections."""
@@ -302,6 +336,10 @@ class Pusher:
                 skipped[dev_id] = due_count(ch.cursor, start, m)
                 ch.cursor = float(start)
             start, end = int(ch.cursor), interval_end(ch.cursor, m)
+            if start >= ch.warm_from and not ch.queued:  # its day ahead is now today
+                ch.queued = True
+                self._warm_queue.append(ch)
+                self._warm_wake.set()
             body = payload.stored_body(ch.device, start, end, ch.window)
             rows.append((dev_id, float(end), body))
             cursors[dev_id] = ch.cursor = float(end)
