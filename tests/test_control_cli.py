@@ -13,8 +13,7 @@ import requests
 
 from simulator.cli import parse_args
 from simulator.control_cli import call_of, targets_of
-from tests.serve_ready import ROOT, wait_ready
-from tests.serving import free_port
+from tests.serving import ROOT, free_port, wait_ready
 from tests.test_workers import FLEET, FROZEN, start
 
 HEADERS = {"Authorization": "Bearer p8815-sim"}

@@ -22,8 +22,7 @@ from requests.auth import HTTPDigestAuth
 
 from simulator.schema.load import ScenarioError, load_scenario
 from simulator.testing import Simulator, SimulatorHandle, ThreadedSimulator
-from tests.serve_ready import ROOT, serve_ready
-from tests.serving import free_port
+from tests.serving import ROOT, free_port, serve_ready
 
 OCC = "/a3dpc/api/occupancy"
 VIEWER = HTTPDigestAuth("viewer", "viewer")

@@ -16,7 +16,7 @@ from requests.auth import HTTPDigestAuth
 from requests.utils import parse_dict_header
 
 from simulator.server import Limits, Throttle, parse_read_timeout
-from tests.serve_ready import Served, serve_ready
+from tests.serving import Served, serve_ready
 
 FLEET = "seed: 5\nstart: 2024-06-07T12:00:00Z\nspeed: 0\nfleet: {count: 3}\n"
 SHORT = ("--read-timeout", "header=1-2,MinRate=500 body=1", "--keep-alive-timeout", "0.5")

@@ -16,8 +16,7 @@ from requests.auth import HTTPDigestAuth
 from simulator.cli import StartError, control_token, loop_factory
 from simulator.schema.load import parse_scenario
 from simulator.schema.scenario import Scenario
-from tests.serve_ready import ROOT, serve_ready
-from tests.serving import free_port
+from tests.serving import ROOT, free_port, serve_ready
 
 MALL = str(ROOT / "scenarios" / "mall.yaml")
 FROZEN = ("--speed", "0", "--start", "2024-06-07T12:00:00Z")

@@ -21,8 +21,7 @@ from requests.auth import HTTPDigestAuth
 from simulator.schema.load import parse_scenario
 from simulator.workers import parse_workers, sites_in, state_file, sub_shard
 from tests.conftest import make_fleet
-from tests.serve_ready import ROOT, wait_ready
-from tests.serving import free_port
+from tests.serving import ROOT, free_port, wait_ready
 
 FLEET = """
 seed: 5
