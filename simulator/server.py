@@ -5,6 +5,8 @@ bound socket address to its device. Every connection is held to Apache's default
 device (``RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500``,
 ``KeepAliveTimeout 5``), and the number of open connections stays below the open-files
 limit: near it, the connections that have waited longest for a request are closed first.
+A whole request for a reading is answered from its bytes (:mod:`simulator.api.fast`), the
+rest by aiohttp; a request aiohttp cannot read gets Apache's 400 page.
 """
 
 from __future__ import annotations
@@ -239,7 +241,8 @@ if not FAST:
 
 
 class GuardedHandler(web.RequestHandler):
-    """aiohttp's connection handler, with Apache's read timeouts and the server's cap.
+    """aiohttp's connection handler, with Apache's read timeouts, the server's cap, the fast
+    path for readings and Apache's error pages.
 
     One timer per connection, re-armed lazily: data only moves its deadline later.
     """
