@@ -70,6 +70,14 @@ def ordinary(spec: SiteSpec, days: list[date]) -> np.ndarray:
 
 
 # ---- over-dispersion ----------------------------------------------------------------------
+def two_years(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The store's day totals over TWO_YEARS, which days are ordinary, their weekday, month."""
+    spec, sd = store
+    wd = np.array([d.weekday() for d in TWO_YEARS])
+    month = np.array([d.month for d in TWO_YEARS])
+    return day_totals(sd).astype(float), ordinary(spec, TWO_YEARS), wd, month
+
+
 def test_half_hour_counts_are_over_dispersed_by_groups() -> None:
     days = TWO_YEARS[:300]
     grouped = site_days(lone(tz="UTC", day_level_cv=0.0, **FLAT), SEED, days)
@@ -108,11 +116,7 @@ def test_day_to_day_variation_is_that_of_real_doors(default_store: Store) -> Non
 
 
 def test_weekday_weekend_and_season_ratios(default_store: Store) -> None:
-    spec, sd = default_store
-    totals = day_totals(sd).astype(float)
-    ok = ordinary(spec, TWO_YEARS)
-    wd = np.array([d.weekday() for d in TWO_YEARS])
-    month = np.array([d.month for d in TWO_YEARS])
+    totals, ok, wd, month = two_years(default_store)
     sat = totals[ok & (wd == 5)].mean()
     tue = totals[ok & (wd == 1)].mean()
     assert sat / tue == pytest.approx(1.35 / 0.85, rel=0.08)
@@ -129,11 +133,7 @@ def test_weekday_weekend_and_season_ratios(default_store: Store) -> None:
 
 
 def test_the_default_week_and_year_follow_published_footfall(default_store: Store) -> None:
-    spec, sd = default_store
-    totals = day_totals(sd).astype(float)
-    ok = ordinary(spec, TWO_YEARS)
-    wd = np.array([d.weekday() for d in TWO_YEARS])
-    month = np.array([d.month for d in TWO_YEARS])
+    totals, ok, wd, month = two_years(default_store)
     by_day = [totals[ok & (wd == k)].mean() for k in range(7)]
     assert max(by_day) == by_day[5] and min(by_day) == by_day[6]  # Saturday, Sunday
     by_month = [totals[ok & (month == m)].mean() for m in range(1, 13)]
